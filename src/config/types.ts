@@ -1,0 +1,21 @@
+// The hub's configuration after loading: validated, secrets resolved into Secret objects, frozen.
+// Loaded once by src/config/load.ts (the only module that reads process.env) and passed down.
+import type { ConnectionSettings } from '../sdk/index.ts';
+
+export interface HubConfig {
+  /** Absolute path of the file it came from (config/hub.yaml or $HUB_CONFIG). */
+  file: string;
+  server: { host: string; port: number; bodyLimitBytes: number };
+  /** "sqlite:<path>" (resolved against the config file's folder) or "mongodb://…". */
+  store: string;
+  /** "embedded" or "redis://…". */
+  queue: string;
+  /** Absolute path of the policy file. */
+  policy: string;
+  /** Absolute path of the mappings folder. */
+  mappingsDir: string;
+  /** Public base URL of this hub (links back from external records). */
+  publicUrl: string;
+  connections: ConnectionSettings[];
+  log: { level: string };
+}

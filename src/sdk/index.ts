@@ -1,0 +1,227 @@
+// The connector SDK: the only hub module a connector may import (a lint rule keeps it so).
+// A connector is one folder under connectors/<id>/ whose index.ts default-exports
+// `defineConnector({...})`; connectors/index.ts lists them all. The hub never imports a connector by name.
+//
+// Pure where it can be: verify, dedupe and parse are functions of the delivery alone (tested on recorded
+// payloads). Actions, reconciliation and health get a `ctx` with the connection's HTTP client, logger and
+// clock: no module-level singletons, timers or caches.
+
+import type { Json, JsonObject } from '../store/port.ts';
+
+export type { Json, JsonObject };
+
+// ---------------------------------------------------------------- connection settings
+/** A secret from ${env:NAME} or ${file:PATH}. It prints as [redacted]; `reveal()` is the only way in. */
+export interface Secret {
+  reveal(): string;
+  toString(): string;
+  toJSON(): string;
+}
+
+export interface ConnectionSettings {
+  id: string; // connection id, e.g. "servicenow-prod"
+  connector: string; // connector id, e.g. "servicenow"
+  baseUrl: string | null;
+  /** e.g. { type: 'basic', username, password } | { type: 'bearer', token } | { type: 'oauth', ... } |
+   * { type: 'github-app', appId, privateKey, installationId } — secret values are Secrets. */
+  auth: Record<string, string | Secret | number | boolean> | null;
+  /** e.g. { secret } | { secrets: [..] } | { username, password } | { header, value } | { toleranceSeconds } */
+  webhook: Record<string, string | Secret | number | boolean | Secret[]> | null;
+  /** Mapping file paths by record kind, relative to mappings/ (e.g. { change_request: 'servicenow/change_request.yaml' }). */
+  mappings: Record<string, string>;
+  reconcile: { cron: string } | null;
+  rateLimit: { perSecond: number } | null;
+  /** Connector-specific options (e.g. jira project key, assignment group). */
+  options: Record<string, Json>;
+}
+
+// ---------------------------------------------------------------- inbound
+export interface InboundDelivery {
+  rawBody: Buffer;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  receivedAt: Date;
+}
+
+export type VerifyResult = { ok: true } | { ok: false; reason: string };
+
+/** A canonical event the pipeline understands. Produced by parse/normalize and by reconciliation. */
+export type CanonicalEvent =
+  | {
+      type: 'change.requested';
+      /** Partial canonical change (src/core change model), from the mapping. */
+      change: JsonObject;
+      /** The external record this request came from; becomes a link. */
+      link: ExternalRef;
+      /** More records the change should be linked to (e.g. Jira issue found in a branch name). */
+      relatedLinks?: ExternalRef[];
+    }
+  | {
+      type: 'decision.recorded';
+      /** Which external record the decision was made on (an approval record, a change request, ...). */
+      link: ExternalRef;
+      outcome: 'approve' | 'reject';
+      actor: string; // the person, as the directory knows them (email or login)
+      rationale: string | null;
+      at: string;
+      onBehalfOf?: string | null;
+    }
+  | {
+      type: 'record.updated';
+      link: ExternalRef;
+      /** Canonical view of the fields that changed (state, approval, ...). */
+      fields: JsonObject;
+    }
+  | {
+      type: 'incident.updated';
+      link: ExternalRef;
+      incident: JsonObject; // { id, status, urgency/priority, title, url }
+    };
+
+/** Identity of a record in an external system, with the version seen. */
+export interface ExternalRef {
+  kind: string;
+  externalId: string;
+  url?: string | null;
+  version?: string | null;
+  data?: JsonObject;
+}
+
+export type ParseResult =
+  | { status: 'events'; events: CanonicalEvent[] }
+  | { status: 'ignored'; reason: string } // e.g. an event type the hub does not handle
+  | { status: 'failed'; reason: string }; // e.g. a payload the mapping cannot normalize: which field, why
+
+export interface ParseContext {
+  connection: ConnectionSettings;
+  /** Applies a mapping file (by record kind) to an external payload, inbound direction. */
+  normalize(kind: string, payload: unknown): { ok: true; value: JsonObject } | { ok: false; field: string; reason: string };
+}
+
+export interface WebhookSpec {
+  /** Constant-time check on the raw body and headers, before anything is stored. */
+  verify(delivery: InboundDelivery, connection: ConnectionSettings): VerifyResult;
+  /** The sender's delivery id, stable across its retries; null → the hub uses a content hash. */
+  dedupeKey(delivery: InboundDelivery): string | null;
+  /** The sender's event name, if the delivery says it. */
+  eventName(delivery: InboundDelivery): string | null;
+  /** Header names that carry secrets and must not be stored (lower-case). */
+  secretHeaders: string[];
+}
+
+// ---------------------------------------------------------------- outbound
+/** Vendor facts as data, served by the one shared HTTP client and pager (src/http-client/). */
+export interface VendorFacts {
+  pagination: 'link-header' | 'next-page-token' | 'continuation-token' | 'offset' | 'start-limit' | 'none';
+  /** Response headers that say when to retry: seconds (Retry-After) or an epoch/ISO reset time. */
+  retryAfterHeaders: string[];
+  rateLimitResetHeaders: string[];
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string; // relative to the connection's baseUrl, or absolute on the same host
+  query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
+  body?: unknown; // JSON-encoded unless a string/Buffer
+}
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Record<string, string>;
+  body: T;
+}
+export interface HttpClient {
+  /** Authenticated, rate-limited, retried (Retry-After honoured), behind the connection's circuit breaker.
+   * Throws HttpError for a final non-2xx. */
+  request<T = unknown>(req: HttpRequest): Promise<HttpResponse<T>>;
+  /** Pages through a list with the connection's pagination style, yielding each page's items. */
+  paginate<T = unknown>(req: HttpRequest, itemsOf: (body: unknown) => T[]): AsyncIterable<T[]>;
+}
+
+export class HttpError extends Error {
+  override name = 'HttpError';
+  readonly status: number;
+  readonly body: unknown;
+  readonly retryAfterMs: number | null;
+  constructor(message: string, status: number, body: unknown, retryAfterMs: number | null = null) {
+    super(message);
+    this.status = status;
+    this.body = body;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+export interface ActionContext {
+  connection: ConnectionSettings;
+  http: HttpClient;
+  log: Logger;
+  now(): Date;
+  /** Outbound direction of a mapping file: canonical → external fields. */
+  render(kind: string, canonical: JsonObject): JsonObject;
+}
+
+/** An effect decided by the core, addressed to this connection (src/core effects). */
+export interface ActionInput {
+  intent: string; // e.g. "open-record", "comment", "answer-gate", "transition", "record-decision"
+  idempotencyKey: string;
+  change: JsonObject; // canonical change, as the core sees it now
+  link: ExternalRef | null; // the record the effect is about, when it exists
+  params: JsonObject;
+}
+export type ActionResult =
+  | { status: 'done'; link?: ExternalRef; result?: JsonObject }
+  /** The target already shows the effect (checked before acting): nothing was sent. */
+  | { status: 'already-done'; link?: ExternalRef; result?: JsonObject };
+
+export interface ActionDefinition {
+  intent: string;
+  description: string;
+  run(input: ActionInput, ctx: ActionContext): Promise<ActionResult>;
+}
+
+export interface ReconcileContext extends ActionContext {
+  cursor: string | null;
+}
+export interface ReconcilePage {
+  events: CanonicalEvent[];
+  /** Where the next run starts; persisted only after the page's events are handled. */
+  cursor: string;
+}
+
+export interface HealthResult {
+  ok: boolean;
+  detail: string;
+}
+
+export type Capability = 'webhook' | 'actions' | 'reconcile' | 'health';
+
+export interface ConnectorDefinition {
+  id: string;
+  displayName: string;
+  vendor: VendorFacts;
+  webhook?: WebhookSpec;
+  parse?: (delivery: InboundDelivery, ctx: ParseContext) => ParseResult;
+  actions?: ActionDefinition[];
+  /** Records changed since the cursor, page by page (reconciliation). Cost grows with changed records. */
+  reconcile?: (ctx: ReconcileContext) => AsyncIterable<ReconcilePage>;
+  health?: (ctx: ActionContext) => Promise<HealthResult>;
+  /** Path of the connector's README, for docs. */
+  readme?: string;
+}
+
+/** Declares a connector; the registry validator (connectors/index.ts) checks each at boot. */
+export function defineConnector(def: ConnectorDefinition): ConnectorDefinition & { capabilities: Capability[] } {
+  const capabilities: Capability[] = [];
+  if (def.webhook && def.parse) capabilities.push('webhook');
+  if (def.actions && def.actions.length > 0) capabilities.push('actions');
+  if (def.reconcile) capabilities.push('reconcile');
+  if (def.health) capabilities.push('health');
+  return Object.freeze({ ...def, capabilities });
+}
