@@ -1,0 +1,361 @@
+// Webhook ingest: verify → dedupe → store durably → acknowledge → enqueue. HTTP-free, so the route in
+// src/http/routes/webhooks.ts stays a thin adapter and the bench and tests can reason about one place.
+//
+// Why each piece is here:
+// - The 202 is sent only after the delivery is committed: senders such as GitHub never retry a delivery
+//   they saw acknowledged, so an acknowledged delivery that is lost is lost for good.
+// - Concurrent deliveries share one commit (`deliveries.insertMany`): a commit costs about the same for
+//   one row as for a hundred, so batching is what lets ingest keep up with bare Fastify.
+// - Enqueueing happens after the acknowledgement and may be lost in a crash; the sweep re-enqueues any
+//   delivery still 'received' with job id = delivery id (the queue adds an id once), so nothing stored
+//   is ever left unprocessed.
+// - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
+//   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
+import { createHash, randomUUID } from 'node:crypto';
+import { Counter, Registry } from 'prom-client';
+import { connectorById } from '../../connectors/index.ts';
+import type { HubConfig } from '../config/types.ts';
+import type { Queue } from '../queue/port.ts';
+import type { ConnectionSettings, InboundDelivery, Logger, WebhookSpec } from '../sdk/index.ts';
+import type { DeliveryRecord, Store } from '../store/port.ts';
+
+export interface IngestLimits {
+  /** Deliveries being verified, stored or awaiting their commit in this process; past it, 429. */
+  maxInFlight: number;
+  /** Deliveries per commit. */
+  batchMaxItems: number;
+  /** Commits running at once (a second one fills while the first is being written). */
+  batchConcurrency: number;
+  /** Deliveries stored but not yet handed to the queue; past it, new deliveries get 429 until it drains. */
+  maxPendingEnqueues: number;
+  /** A delivery not committed by then gets 503 + Retry-After (it may still be stored; the sender's retry
+   * is then answered as a duplicate). Keeps every answer well inside senders' timeouts. */
+  ackDeadlineMs: number;
+  /** Seconds a refused sender is asked to wait. */
+  retryAfterSeconds: number;
+  /** How often the sweep looks for stored deliveries that never reached the queue. */
+  sweepIntervalMs: number;
+  /** The periodic sweep leaves younger deliveries alone: their enqueue is most likely still under way. */
+  sweepMinAgeMs: number;
+}
+
+export const defaultIngestLimits: IngestLimits = Object.freeze({
+  maxInFlight: 2000,
+  batchMaxItems: 256,
+  batchConcurrency: 2,
+  maxPendingEnqueues: 5000,
+  ackDeadlineMs: 800,
+  retryAfterSeconds: 1,
+  sweepIntervalMs: 30_000,
+  sweepMinAgeMs: 30_000,
+});
+
+export interface IngestDeps {
+  config: HubConfig;
+  store: Store;
+  queue: Queue;
+  log: Logger;
+  now?: () => Date;
+  limits?: Partial<IngestLimits>;
+  /** Where the ingest counters are registered (the app's /metrics registry). */
+  metrics?: Registry;
+}
+
+/** Why a delivery was refused; also the `reason` label of the rejection counter. */
+export type RejectionReason =
+  | 'unknown-connection'
+  | 'no-webhooks'
+  | 'bad-signature'
+  | 'unparsable'
+  | 'too-large'
+  | 'overloaded'
+  | 'store-unavailable';
+
+export type IngestOutcome =
+  | { ok: true; deliveryId: string; duplicate: boolean }
+  | { ok: false; status: 400 | 401 | 404 | 413 | 429 | 503; reason: RejectionReason; detail: string; retryAfterSeconds?: number };
+
+export interface Ingest {
+  /** Handles one inbound delivery for a connection; resolves once it is durably stored (or refused). */
+  receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome>;
+  /** Counts a refusal decided before `receive` (e.g. the HTTP layer's body limit). */
+  countRejection(connectionId: string, reason: RejectionReason): void;
+  /** Re-enqueues stored deliveries still 'received' at or before `receivedBefore`; returns how many. */
+  sweep(receivedBefore: Date): Promise<number>;
+  /** Sweeps what a previous run left behind, then sweeps periodically. */
+  start(): Promise<void>;
+  /** Stops sweeping and waits for pending commits and enqueues. */
+  stop(): Promise<void>;
+}
+
+type NewDelivery = Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'>;
+type InsertResult = { inserted: boolean; delivery: DeliveryRecord };
+
+// On the app's registry when given (served at /metrics), so several apps in one process keep apart.
+function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<string>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+/** Headers never stored: credentials, whatever the connector declares secret. */
+const alwaysSecret = ['authorization', 'proxy-authorization', 'cookie'];
+
+// A dedupe key the sender controls is bounded so hostile input cannot grow the unique index.
+const maxDedupeKeyLength = 200;
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Sender-chosen dedupe key when the connector knows one, else a hash of the body (a retry of a
+ * delivery without an id sends the same bytes). */
+function dedupeKeyOf(spec: WebhookSpec, delivery: InboundDelivery): string {
+  let key: string | null = null;
+  try {
+    key = spec.dedupeKey(delivery);
+  } catch {
+    key = null;
+  }
+  if (key === null || key === '') return `sha256:${sha256(delivery.rawBody)}`;
+  return key.length > maxDedupeKeyLength ? `sha256-id:${sha256(key)}` : key;
+}
+
+function eventNameOf(spec: WebhookSpec, delivery: InboundDelivery): string | null {
+  try {
+    const name = spec.eventName(delivery);
+    return name === null ? null : name.slice(0, 200);
+  } catch {
+    return null;
+  }
+}
+
+function storableHeaders(headers: Record<string, string>, secret: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (secret.includes(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Groups concurrent inserts into one commit each: items added while a commit is running wait for the
+ * next one, so batches grow with load and cost nothing when idle. */
+function createInsertBatcher(store: Store, limits: IngestLimits) {
+  let pending: { item: NewDelivery; resolve: (r: InsertResult) => void; reject: (e: unknown) => void }[] = [];
+  let flushing = 0;
+  let scheduled = false;
+  const idle: (() => void)[] = [];
+
+  function schedule(): void {
+    if (scheduled || pending.length === 0 || flushing >= limits.batchConcurrency) return;
+    scheduled = true;
+    // setImmediate: every request that arrived in this turn of the event loop joins the batch.
+    setImmediate(() => {
+      scheduled = false;
+      void flush();
+    });
+  }
+
+  async function flush(): Promise<void> {
+    if (pending.length === 0 || flushing >= limits.batchConcurrency) return;
+    const batch = pending.slice(0, limits.batchMaxItems);
+    pending = pending.slice(batch.length);
+    flushing++;
+    try {
+      // Two deliveries with one dedupe key in the same batch: store the first, answer the rest as its duplicates.
+      const firstByKey = new Map<string, number>();
+      const unique: NewDelivery[] = [];
+      const slot = batch.map(({ item }) => {
+        const k = `${item.connectionId}\u0000${item.dedupeKey}`;
+        let i = firstByKey.get(k);
+        if (i === undefined) {
+          i = unique.push(item) - 1;
+          firstByKey.set(k, i);
+          return { i, first: true };
+        }
+        return { i, first: false };
+      });
+      const results = await store.deliveries.insertMany(unique);
+      batch.forEach(({ resolve }, n) => {
+        const s = slot[n]!;
+        const r = results[s.i]!;
+        resolve(s.first ? r : { inserted: false, delivery: r.delivery });
+      });
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    } finally {
+      flushing--;
+      if (pending.length > 0) schedule();
+      else if (flushing === 0) for (const f of idle.splice(0)) f();
+    }
+  }
+
+  return {
+    get queued(): number {
+      return pending.length;
+    },
+    add(item: NewDelivery): Promise<InsertResult> {
+      return new Promise<InsertResult>((resolve, reject) => {
+        pending.push({ item, resolve, reject });
+        if (pending.length >= limits.batchMaxItems) void flush();
+        else schedule();
+      });
+    },
+    drained(): Promise<void> {
+      if (pending.length === 0 && flushing === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+  };
+}
+
+const deadline = Symbol('deadline');
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const limits: IngestLimits = { ...defaultIngestLimits, ...deps.limits };
+  const now = deps.now ?? (() => new Date());
+  const { store, queue, log } = deps;
+  const connections = new Map<string, ConnectionSettings>(deps.config.connections.map((c) => [c.id, c]));
+  const batcher = createInsertBatcher(store, limits);
+  const registry = deps.metrics ?? new Registry();
+  const rejections = counter(registry, 'hub_webhook_rejections_total', 'Inbound webhook deliveries refused, by connection and reason.', ['connection', 'reason']);
+  const accepted = counter(registry, 'hub_webhook_deliveries_total', 'Inbound webhook deliveries acknowledged, by connection and result (stored or duplicate).', ['connection', 'result']);
+  let inFlight = 0;
+  let pendingEnqueues = 0;
+  const enqueueIdle: (() => void)[] = [];
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping: Promise<number> | null = null;
+
+  function refuse(connection: string, status: 400 | 401 | 404 | 413 | 429 | 503, reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestOutcome {
+    rejections.inc({ connection, reason });
+    // Never the body or headers: they may carry signatures and personal data.
+    log.warn({ connection, reason, status }, `webhook refused: ${detail}`);
+    return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
+  }
+
+  function enqueue(d: DeliveryRecord): void {
+    pendingEnqueues++;
+    queue
+      .enqueue({ kind: 'delivery', id: d.id, key: d.connectionId, payload: { deliveryId: d.id } })
+      .catch((err: unknown) => {
+        // Stored and acknowledged already: the sweep will enqueue it once the queue answers again.
+        log.error({ connection: d.connectionId, deliveryId: d.id, err: String(err) }, 'webhook stored but not queued; the sweep will retry');
+      })
+      .finally(() => {
+        pendingEnqueues--;
+        if (pendingEnqueues === 0) for (const f of enqueueIdle.splice(0)) f();
+      });
+  }
+
+  async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
+    const connection = connections.get(connectionId);
+    // The id comes from the URL: hostile values must not become metric labels.
+    if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
+    const spec = connectorById(connection.connector)?.webhook;
+    if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
+    if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || pendingEnqueues >= limits.maxPendingEnqueues) {
+      return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
+    }
+    inFlight++;
+    try {
+      let verdict;
+      try {
+        verdict = spec.verify(delivery, connection);
+      } catch {
+        verdict = { ok: false as const, reason: 'the signature could not be checked' };
+      }
+      if (!verdict.ok) return refuse(connectionId, 401, 'bad-signature', verdict.reason);
+      if (!isJson(delivery.rawBody)) return refuse(connectionId, 400, 'unparsable', 'the body is not valid JSON');
+
+      const record: NewDelivery = {
+        id: randomUUID(),
+        connectionId,
+        dedupeKey: dedupeKeyOf(spec, delivery),
+        event: eventNameOf(spec, delivery),
+        receivedAt: delivery.receivedAt.toISOString(),
+        headers: storableHeaders(delivery.headers, [...alwaysSecret, ...spec.secretHeaders.map((h) => h.toLowerCase())]),
+        body: delivery.rawBody.toString('utf8'),
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const stored = batcher.add(record);
+      let result: InsertResult | typeof deadline;
+      try {
+        result = await Promise.race([stored, new Promise<typeof deadline>((resolve) => (timer = setTimeout(resolve, limits.ackDeadlineMs, deadline)))]);
+      } catch (err) {
+        log.error({ connection: connectionId, err: String(err) }, 'webhook could not be stored');
+        return refuse(connectionId, 503, 'store-unavailable', 'the delivery could not be stored; retry after the given delay', limits.retryAfterSeconds);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (result === deadline) {
+        // The commit may still succeed: enqueue it then, and the sender's retry is answered as a duplicate.
+        stored.then((r) => r.inserted && enqueue(r.delivery), () => undefined);
+        return refuse(connectionId, 503, 'overloaded', 'the delivery was not stored in time; retry after the given delay', limits.retryAfterSeconds);
+      }
+      if (result.inserted) enqueue(result.delivery);
+      accepted.inc({ connection: connectionId, result: result.inserted ? 'stored' : 'duplicate' });
+      return { ok: true, deliveryId: result.delivery.id, duplicate: !result.inserted };
+    } finally {
+      inFlight--;
+    }
+  }
+
+  async function sweepOnce(receivedBefore: Date): Promise<number> {
+    const before = receivedBefore.toISOString();
+    let cursor: string | null = null;
+    let count = 0;
+    do {
+      const page = await store.deliveries.list({ status: 'received' }, { limit: 500, cursor });
+      for (const d of page.items) {
+        if (d.receivedAt > before) continue;
+        await queue.enqueue({ kind: 'delivery', id: d.id, key: d.connectionId, payload: { deliveryId: d.id } });
+        count++;
+      }
+      cursor = page.next;
+    } while (cursor !== null);
+    if (count > 0) log.info({ count }, 'stored deliveries handed to the queue again (the queue adds each id once)');
+    return count;
+  }
+
+  function sweep(receivedBefore: Date): Promise<number> {
+    // One sweep at a time; a caller during a sweep shares it.
+    if (!sweeping) sweeping = sweepOnce(receivedBefore).finally(() => (sweeping = null));
+    return sweeping;
+  }
+
+  function sweepInBackground(receivedBefore: Date): void {
+    sweep(receivedBefore).catch((err: unknown) => log.error({ err: String(err) }, 'delivery sweep failed; it runs again at the next interval'));
+  }
+
+  return {
+    receive,
+    countRejection(connectionId, reason) {
+      rejections.inc({ connection: connections.has(connectionId) ? connectionId : 'unknown', reason });
+    },
+    sweep,
+    async start() {
+      // Deliveries received before this process started were either queued already (the queue adds
+      // the id once) or lost their enqueue in a crash.
+      sweepInBackground(now());
+      sweepTimer = setInterval(() => sweepInBackground(new Date(now().getTime() - limits.sweepMinAgeMs)), limits.sweepIntervalMs);
+      sweepTimer.unref();
+    },
+    async stop() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      sweepTimer = null;
+      await batcher.drained();
+      if (pendingEnqueues > 0) await new Promise<void>((resolve) => enqueueIdle.push(resolve));
+      await sweeping?.catch(() => undefined);
+    },
+  };
+}
+
+function isJson(body: Buffer): boolean {
+  if (body.length === 0) return false;
+  try {
+    JSON.parse(body.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,235 @@
+// Scheduled reconciliation: catches what webhooks missed (senders like GitHub never retry a failed
+// delivery). Each connection with `reconcile.cron` gets a schedule; on every tick the processes race
+// for `store.ticks.claim`, so exactly one of them enqueues the run, and whichever process's worker
+// takes the job asks the connector for records changed since the stored cursor, hands each page's
+// events to the engine, and stores the cursor after each page — a crash resumes where it stopped,
+// and the cost of a run grows with the changed records, not with all of them.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import cron, { type ScheduledTask } from 'node-cron';
+import { connectorById } from '../../connectors/index.ts';
+import type { HubConfig } from '../config/types.ts';
+import { createHttpClient } from '../http-client/index.ts';
+import { compileMapping, type Mapping } from '../mapping/compile.ts';
+import { render as renderMapping } from '../mapping/normalize.ts';
+import { RetryLaterError, type Job, type Queue } from '../queue/port.ts';
+import { HttpError, type CanonicalEvent, type ConnectionSettings, type ConnectorDefinition, type HttpClient, type JsonObject, type Logger, type ReconcileContext } from '../sdk/index.ts';
+import type { Store } from '../store/port.ts';
+
+/** What a run needs of a connection; the pipeline passes its per-connection runtimes so reconciliation
+ * shares their HTTP client (one rate limit and one circuit breaker per connection). */
+export interface ReconcileConnection {
+  settings: ConnectionSettings;
+  connector: ConnectorDefinition;
+  http: HttpClient;
+  render(kind: string, canonical: JsonObject): JsonObject;
+}
+
+export interface ReconcilerDeps {
+  config: HubConfig;
+  store: Store;
+  queue: Queue;
+  log: Logger;
+  handleEvents(connectionId: string, events: CanonicalEvent[], opts: { correlation: string | null }): Promise<void>;
+  now?: () => Date;
+  /** The pipeline's connection runtimes; when absent each connection gets its own client here. */
+  connections?: Map<string, ReconcileConnection>;
+  /** Names this process in tick claims (default host:pid:random). */
+  owner?: string;
+}
+
+export interface ReconcileReport {
+  connectionId: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  pages: number;
+  events: number;
+  cursorBefore: string | null;
+  cursorAfter: string | null;
+}
+
+export interface LastSync {
+  at: string;
+  runId: string;
+  pages: number;
+  events: number;
+}
+
+export interface Reconciler {
+  /** Schedules every connection with `reconcile.cron` and starts this process's 'reconcile' worker. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** One run now, in this process (the queue job calls it; also `approval-hub` and tests). */
+  runOnce(connectionId: string): Promise<ReconcileReport>;
+  /** The last finished run, whichever process ran it; null if none yet. */
+  lastSync(connectionId: string): Promise<LastSync | null>;
+}
+
+export interface ReconcileJob {
+  connectionId: string;
+  /** The schedule tick (ISO, whole seconds) this run was claimed for; null for a run asked by hand. */
+  tick: string | null;
+}
+
+/** Cursor names in the store's cursor table. */
+const cursorName = 'reconcile';
+const lastSyncName = 'reconcile:last-sync';
+
+/** A tick as every process names it: the scheduled time (not when this process woke up), whole seconds. */
+export function tickOf(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+/** Job ids: the tick makes a retried enqueue of the same tick a no-op. Characters kept to what every
+ * queue adapter accepts in an id (BullMQ refuses ':'). */
+function jobIdOf(connectionId: string, tick: string): string {
+  return `reconcile_${connectionId}_${tick}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { config, store, queue, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const owner = deps.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const settingsById = new Map(config.connections.map((c) => [c.id, c]));
+  const ownConnections = new Map<string, ReconcileConnection>();
+  const tasks: ScheduledTask[] = [];
+
+  function connectionOf(connectionId: string): ReconcileConnection {
+    const shared = deps.connections?.get(connectionId);
+    if (shared) return shared;
+    const own = ownConnections.get(connectionId);
+    if (own) return own;
+    const settings = settingsById.get(connectionId);
+    if (!settings) throw new Error(`reconcile: no connection "${connectionId}" is configured`);
+    const connector = connectorById(settings.connector);
+    if (!connector) throw new Error(`reconcile: connection "${connectionId}" names connector "${settings.connector}", which is not registered`);
+    const mappings = new Map<string, Mapping>();
+    const built: ReconcileConnection = {
+      settings,
+      connector,
+      http: createHttpClient({ connection: settings, vendor: connector.vendor, log }),
+      render(kind, canonical) {
+        let mapping = mappings.get(kind);
+        if (!mapping) {
+          const rel = settings.mappings[kind];
+          if (!rel) throw new Error(`connection "${connectionId}": no mapping for record kind "${kind}"`);
+          const file = join(config.mappingsDir, rel);
+          const compiled = compileMapping(readFileSync(file, 'utf8'), file);
+          if (!compiled.ok) throw new Error(`${file}: ${compiled.errors.map((e) => `line ${e.line}: ${e.reason}`).join('; ')}`);
+          mapping = compiled.mapping;
+          mappings.set(kind, mapping);
+        }
+        return renderMapping(mapping, canonical);
+      },
+    };
+    ownConnections.set(connectionId, built);
+    return built;
+  }
+
+  async function runOnce(connectionId: string): Promise<ReconcileReport> {
+    const conn = connectionOf(connectionId);
+    const reconcile = conn.connector.reconcile;
+    if (!reconcile) throw new Error(`reconcile: connector "${conn.connector.id}" of connection "${connectionId}" cannot reconcile`);
+    const runId = `reconcile-${randomUUID()}`;
+    const startedAt = now().toISOString();
+    const cursorBefore = await store.cursors.get(connectionId, cursorName);
+    let cursor = cursorBefore;
+    let pages = 0;
+    let events = 0;
+    const ctx: ReconcileContext = {
+      connection: conn.settings,
+      http: conn.http,
+      log,
+      now,
+      render: (kind, canonical) => conn.render(kind, canonical),
+      cursor: cursorBefore,
+    };
+    for await (const page of reconcile(ctx)) {
+      if (page.events.length > 0) await deps.handleEvents(connectionId, page.events, { correlation: runId });
+      // After the page's events are handled: a crash before this line replays the page (the engine is
+      // idempotent), a crash after it never does.
+      await store.cursors.set(connectionId, cursorName, page.cursor);
+      cursor = page.cursor;
+      pages++;
+      events += page.events.length;
+    }
+    const finishedAt = now().toISOString();
+    if (events > 0) {
+      // The engine recorded what each event changed; this entry says why those events arrived late.
+      await store.audit.append({
+        changeId: null,
+        action: 'reconcile',
+        actor: 'system',
+        sourceTool: conn.connector.id,
+        at: finishedAt,
+        before: { cursor: cursorBefore },
+        after: { cursor, pages, events },
+        rationale: `scheduled reconciliation of ${connectionId} found ${events} changed record(s) in ${pages} page(s) and handed them to the engine; any drift from missed webhooks is repaired`,
+        correlation: runId,
+      });
+    }
+    const last: LastSync = { at: finishedAt, runId, pages, events };
+    await store.cursors.set(connectionId, lastSyncName, JSON.stringify(last));
+    log.info({ connection: connectionId, runId, pages, events }, 'reconciliation finished');
+    return { connectionId, runId, startedAt, finishedAt, pages, events, cursorBefore, cursorAfter: cursor };
+  }
+
+  async function onTick(connectionId: string, scheduledAt: Date): Promise<void> {
+    const tick = tickOf(scheduledAt);
+    try {
+      if (!(await store.ticks.claim(`reconcile:${connectionId}`, tick, owner))) return;
+      const job: ReconcileJob = { connectionId, tick };
+      // maxAttempts small: the next tick starts over from the stored cursor anyway.
+      await queue.enqueue({ kind: 'reconcile', id: jobIdOf(connectionId, tick), key: `reconcile:${connectionId}`, payload: job, maxAttempts: 3 });
+    } catch (err) {
+      log.error({ connection: connectionId, tick, err: String(err) }, 'reconciliation tick could not be scheduled; the next tick tries again');
+    }
+  }
+
+  async function handleJob(job: Job<ReconcileJob>): Promise<void> {
+    try {
+      await runOnce(job.payload.connectionId);
+    } catch (err) {
+      // The vendor asked us to wait: retry then, not on the generic backoff (honours Retry-After).
+      if (err instanceof HttpError && err.retryAfterMs !== null) throw new RetryLaterError(err.message, err.retryAfterMs);
+      throw err;
+    }
+  }
+
+  return {
+    async start() {
+      const scheduled: ConnectionSettings[] = [];
+      for (const c of config.connections) {
+        if (!c.reconcile) continue;
+        const where = `${config.file}: connections[id=${c.id}].reconcile.cron`;
+        if (!cron.validate(c.reconcile.cron)) throw new Error(`${where}: "${c.reconcile.cron}" is not a cron expression (five fields, or six with seconds first)`);
+        const connector = deps.connections?.get(c.id)?.connector ?? connectorById(c.connector);
+        if (!connector?.reconcile) throw new Error(`${where}: connector "${c.connector}" cannot reconcile; remove reconcile from this connection`);
+        scheduled.push(c);
+      }
+      if (scheduled.length === 0) return;
+      queue.process<ReconcileJob>('reconcile', handleJob, { concurrency: 2 });
+      for (const c of scheduled) {
+        const task = cron.schedule(c.reconcile!.cron, (tc) => onTick(c.id, tc.date), { name: `reconcile:${c.id}`, timezone: 'UTC' });
+        tasks.push(task);
+      }
+      log.info({ connections: scheduled.map((c) => c.id) }, 'reconciliation scheduled');
+    },
+    async stop() {
+      for (const t of tasks.splice(0)) await t.destroy();
+    },
+    runOnce,
+    async lastSync(connectionId) {
+      const raw = await store.cursors.get(connectionId, lastSyncName);
+      if (raw === null) return null;
+      try {
+        return JSON.parse(raw) as LastSync;
+      } catch {
+        return null;
+      }
+    },
+  };
+}
