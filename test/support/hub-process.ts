@@ -1,0 +1,231 @@
+// Real hub processes for end-to-end tests and benchmarks: `node src/server.ts` with its own
+// HUB_CONFIG, data folder and port on 127.0.0.1; wait for /healthz; stop, kill -9, restart.
+// Also the two things around a hub these runs need: a Standard Webhooks signer (the generic
+// connector's inbound format) and a fake action target counting calls by Idempotency-Key.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const nodeBin = join(repoRoot, 'node_modules', '.bin', 'node');
+
+/** A port nobody listens on right now (the hub keeps it across restarts, so senders keep one URL). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface HubOptions {
+  /** hub.yaml text; `store`, `queue` and `server.port` are set through the environment. */
+  config: string;
+  /** Extra environment (secrets named by ${env:…} in the config, MONGODB_URI, REDIS_URL, LOG_LEVEL). */
+  env?: Record<string, string>;
+  /** Share a data folder (and so the embedded store and queue) with another run; default a new temp folder. */
+  dataDir?: string;
+  port?: number;
+  /** Extra files written next to hub.yaml before start (policy.yaml, mappings/…). */
+  files?: Record<string, string>;
+}
+
+export interface HubProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly configFile: string;
+  /** PID of the running child, null when stopped. */
+  pid(): number | null;
+  /** Everything the hub printed (stdout and stderr) since the first start. */
+  output(): string;
+  start(): Promise<void>;
+  /** SIGTERM (graceful shutdown) and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no shutdown hooks, no flush — a crash. */
+  kill9(): Promise<void>;
+  restart(): Promise<void>;
+  /** Stops the hub if running and removes the data folder it created. */
+  dispose(): Promise<void>;
+}
+
+async function waitForHealth(url: string, child: ChildProcess, out: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new Error(`hub exited (${exited}) before /healthz answered:\n${out().slice(-4000)}`);
+    try {
+      const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`hub did not answer /healthz within ${timeoutMs} ms:\n${out().slice(-4000)}`);
+}
+
+export async function startHub(opts: HubOptions): Promise<HubProcess> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'approval-hub-e2e-'));
+  const port = opts.port ?? (await freePort());
+  const configFile = join(dataDir, `hub-${port}.yaml`);
+  writeFileSync(configFile, opts.config);
+  for (const [name, text] of Object.entries(opts.files ?? {})) {
+    const file = join(dataDir, name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  }
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | null = null;
+  let out = '';
+
+  // The test runner exports MONGODB_URI / REDIS_URL for the contract suites; a hub gets only what its
+  // test asks for, so an "embedded" run is really embedded.
+  const baseEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || ['MONGODB_URI', 'REDIS_URL', 'HUB_CONFIG', 'PORT', 'HOST', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS'].includes(k)) continue;
+    baseEnv[k] = v;
+  }
+
+  const hub: HubProcess = {
+    url,
+    port,
+    dataDir,
+    configFile,
+    pid: () => child?.pid ?? null,
+    output: () => out,
+    async start() {
+      if (child) throw new Error('hub already running');
+      const c = spawn(nodeBin, ['src/server.ts'], {
+        cwd: repoRoot,
+        env: { ...baseEnv, LOG_LEVEL: 'warn', ...opts.env, HUB_CONFIG: configFile, PORT: String(port), HOST: '127.0.0.1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = c;
+      const keep = (b: Buffer) => {
+        out += b.toString();
+        // Bounded: a chatty hub must not eat the test's memory.
+        if (out.length > 2_000_000) out = out.slice(-1_000_000);
+      };
+      c.stdout!.on('data', keep);
+      c.stderr!.on('data', keep);
+      c.once('exit', () => {
+        if (child === c) child = null;
+      });
+      try {
+        await waitForHealth(url, c, () => out, 60_000);
+      } catch (err) {
+        c.kill('SIGKILL');
+        child = null;
+        throw err;
+      }
+    },
+    async stop() {
+      const c = child;
+      if (!c) return null;
+      const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async kill9() {
+      const c = child;
+      if (!c) return;
+      const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      c.kill('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      await hub.stop();
+      await hub.start();
+    },
+    async dispose() {
+      await hub.kill9();
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  await hub.start();
+  return hub;
+}
+
+// ---------------------------------------------------------------- Standard Webhooks (generic connector)
+/** A Standard Webhooks signing secret: "whsec_" + base64 of 24 random bytes. */
+export function newWebhookSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+/** Headers of a Standard Webhooks delivery: webhook-id, webhook-timestamp (seconds) and
+ * webhook-signature "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>" (standardwebhooks.com). */
+export function signStandardWebhook(secret: string, id: string, body: string, timestampSeconds = Math.floor(Date.now() / 1000)): Record<string, string> {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+  const signature = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64');
+  return {
+    'content-type': 'application/json',
+    'webhook-id': id,
+    'webhook-timestamp': String(timestampSeconds),
+    'webhook-signature': `v1,${signature}`,
+  };
+}
+
+// ---------------------------------------------------------------- fake action target
+export interface CallbackTarget {
+  readonly url: string;
+  /** Calls received, by Idempotency-Key header ('' when absent). */
+  readonly calls: Map<string, number>;
+  /** Every request body received, in order. */
+  readonly bodies: unknown[];
+  total(): number;
+  /** Keys called more than once. */
+  repeated(): string[];
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** An HTTP endpoint an outbound action calls: answers 200 at once and counts calls by Idempotency-Key. */
+export async function startCallbackTarget(): Promise<CallbackTarget> {
+  const calls = new Map<string, number>();
+  const bodies: unknown[] = [];
+  const server: Server = createServer((req, res) => {
+    void readBody(req).then((text) => {
+      const key = String(req.headers['idempotency-key'] ?? '');
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      try {
+        bodies.push(JSON.parse(text));
+      } catch {
+        bodies.push(text);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, key }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    bodies,
+    total: () => [...calls.values()].reduce((a, b) => a + b, 0),
+    repeated: () => [...calls.entries()].filter(([, n]) => n > 1).map(([k]) => k),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
