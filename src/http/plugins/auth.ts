@@ -1,0 +1,76 @@
+// Bearer tokens with roles. Tokens are stored as SHA-256 hashes (store.tokens); the secret is shown once,
+// when the CLI creates it. Every /api/v1 route must declare `config: { roles: [...] }`: a route without
+// roles stops the app at boot, so nothing under the API is public by accident.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Role, Store, TokenRecord } from '../../store/port.ts';
+import { apiError } from '../../errors.ts';
+import type { Principal } from '../types.ts';
+
+export const ROLES: readonly Role[] = ['viewer', 'approver', 'admin', 'auditor', 'integration'];
+/** Everyone who reads the hub's records (integration tokens are for CI systems and webhooks). */
+export const READERS: readonly Role[] = ['viewer', 'approver', 'admin', 'auditor'];
+
+const REALM = 'Bearer realm="approval-hub"';
+
+export function hashToken(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Creates a token; the returned secret is not stored anywhere and cannot be recovered. */
+export async function createToken(store: Store, input: { name: string; roles: Role[]; actor?: string }): Promise<{ token: TokenRecord; secret: string }> {
+  const secret = `ah_${randomBytes(32).toString('base64url')}`;
+  const token = await store.tokens.create({
+    id: `tok_${randomUUID().replace(/-/g, '').slice(0, 16)}`,
+    name: input.name,
+    hash: hashToken(secret),
+    roles: input.roles,
+    actor: input.actor ?? input.name,
+  });
+  return { token, secret };
+}
+
+export function installAuth(app: FastifyInstance, deps: { store: Store }): void {
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/v1')) return;
+    const roles = route.config?.roles;
+    if (!Array.isArray(roles) || roles.length === 0) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no roles: add config: { roles: [...] } (one of ${ROLES.join(', ')})`);
+    }
+    const unknown = roles.filter((r) => !ROLES.includes(r));
+    if (unknown.length > 0) throw new Error(`route ${String(route.method)} ${route.url} declares unknown roles: ${unknown.join(', ')}`);
+    // The OpenAPI document says who may call it.
+    const schema = (route.schema ??= {}) as { security?: unknown; description?: string; response?: Record<string, unknown> };
+    schema.security = [{ bearerAuth: [] }];
+    schema.description = `${schema.description ? `${schema.description}\n\n` : ''}Roles: ${roles.join(', ')}.`;
+    schema.response = { ...(schema.response ?? {}), 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' } };
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const roles = request.routeOptions.config.roles;
+    if (!roles) return;
+    const header = request.headers.authorization;
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) {
+      throw apiError('unauthorized', header ? 'the Authorization header must be "Bearer <token>"' : 'send "Authorization: Bearer <token>" (create one with `approval-hub token create`)', {
+        headers: { 'www-authenticate': REALM },
+      });
+    }
+    const token = await deps.store.tokens.findByHash(hashToken(m[1]!));
+    if (!token) {
+      throw apiError('invalid-token', 'the bearer token is not known to this hub', {
+        headers: { 'www-authenticate': `${REALM}, error="invalid_token", error_description="unknown token"` },
+      });
+    }
+    if (token.revokedAt) {
+      throw apiError('token-revoked', `the bearer token "${token.name}" was revoked at ${token.revokedAt}`, {
+        headers: { 'www-authenticate': `${REALM}, error="invalid_token", error_description="revoked token"` },
+      });
+    }
+    if (!token.roles.some((r) => roles.includes(r))) {
+      throw apiError('forbidden', `this route needs one of the roles ${roles.join(', ')}; the token "${token.name}" has ${token.roles.join(', ') || 'none'}`);
+    }
+    const principal: Principal = { tokenId: token.id, name: token.name, actor: token.actor, roles: token.roles };
+    request.principal = principal;
+  });
+}

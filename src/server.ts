@@ -1,0 +1,105 @@
+// Starts the hub: config → store → queue → pipeline → HTTP app → listen → workers. `npm start` and
+// `approval-hub serve` run this. SIGTERM/SIGINT stop accepting, finish in-flight requests and jobs, close.
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, closeGracefully } from './app.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import type { HubConfig } from './config/types.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createPipeline, type Pipeline } from './pipeline/index.ts';
+import { openQueue } from './queue/index.ts';
+import type { Queue } from './queue/port.ts';
+import { openStore } from './store/index.ts';
+import type { Store } from './store/port.ts';
+
+export interface RunningHub {
+  app: FastifyInstance;
+  config: HubConfig;
+  log: Logger;
+  /** e.g. http://127.0.0.1:3000 */
+  url: string;
+  close(): Promise<boolean>;
+}
+
+/** The embedded queue keeps its SQLite file next to the store's (or under ./data when the store is MongoDB). */
+export function embeddedQueuePath(config: HubConfig): string {
+  if (config.store === 'sqlite::memory:') return ':memory:';
+  if (config.store.startsWith('sqlite:')) return join(dirname(config.store.slice('sqlite:'.length)), 'queue.db');
+  return resolve(dirname(config.file), '..', 'data', 'queue.db');
+}
+
+/** Opens everything and listens. Throws ConfigError for a bad configuration. */
+export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; log?: Logger } = {}): Promise<RunningHub> {
+  const config = loadConfig({ file: opts.file, env: opts.env });
+  const log = opts.log ?? createLogger({ level: config.log.level });
+  let store: Store | null = null;
+  let queue: Queue | null = null;
+  let pipeline: Pipeline | null = null;
+  let app: FastifyInstance | null = null;
+  try {
+    store = await openStore(config.store, { log });
+    queue = await openQueue(config.queue, { log, sqlitePath: embeddedQueuePath(config) });
+    pipeline = createPipeline({ config, store, queue, log });
+    const p = pipeline;
+    app = await buildApp({ config, store, queue, log, routes: p.routes, health: () => p.health() });
+    const url = await app.listen({ host: config.server.host, port: config.server.port });
+    await pipeline.start();
+    log.info({ url, store: store.kind, queue: queue.kind, connections: config.connections.length }, 'approval-hub listening');
+    const parts = { app, pipeline, queue, store, log };
+    return { app, config, log, url, close: () => closeGracefully(parts) };
+  } catch (err) {
+    if (app) await closeGracefully({ app, pipeline, queue, store, log });
+    else {
+      await queue?.close().catch(() => {});
+      await store?.close().catch(() => {});
+    }
+    throw err;
+  }
+}
+
+/** Runs the hub until SIGTERM/SIGINT; returns the process exit code. */
+export async function serve(opts: { file?: string; env?: NodeJS.ProcessEnv; shutdownTimeoutMs?: number } = {}): Promise<number> {
+  let hub: RunningHub;
+  try {
+    hub = await startHub(opts);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`approval-hub: configuration refused\n${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`approval-hub: could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        hub.log.warn({ signal }, 'second signal: exiting now');
+        done(1);
+        return;
+      }
+      stopping = true;
+      hub.log.info({ signal }, 'shutting down: finishing in-flight requests and jobs');
+      const timer = setTimeout(() => {
+        hub.log.error('shutdown took too long: exiting');
+        done(1);
+      }, opts.shutdownTimeoutMs ?? 30_000);
+      timer.unref();
+      hub.close().then((ok) => {
+        clearTimeout(timer);
+        hub.log.info('stopped');
+        hub.log.flush?.();
+        done(ok ? 0 : 1);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await serve();
+  // Open handles of drivers that ignore close() must not keep a stopped hub alive.
+  setTimeout(() => process.exit(), 1000).unref();
+}
