@@ -1,0 +1,252 @@
+// Ingest benchmark: signed generic (Standard Webhooks) deliveries against a real hub process, next to
+// a bare Fastify JSON echo measured in the same run on the same machine (PRODUCT.md §10: ingest keeps
+// up with at least half of bare Fastify, p99 under 25 ms at half load; past capacity it refuses at once
+// with 429/503 instead of letting senders time out).
+//
+// Runs: echo at full load; hub at full load (sustainable rate); hub at half that rate; hub offered
+// twice that rate. For the embedded default and for MongoDB (jongodb) + Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, type HubProcess } from '../test/support/hub-process.ts';
+
+// autocannon ships no type declarations: the part of its API used here.
+interface CannonRequest {
+  method?: string;
+  path?: string;
+  body?: string;
+  headers?: Record<string, string>;
+  setupRequest?: (req: CannonRequest) => CannonRequest;
+  onResponse?: (status: number) => void;
+}
+interface CannonResult {
+  duration: number;
+  latency: { p50: number; p90: number; p99: number; max: number };
+  '2xx': number;
+  non2xx: number;
+  timeouts: number;
+  errors: number;
+}
+type Autocannon = (opts: {
+  url: string;
+  connections: number;
+  duration: number;
+  timeout: number;
+  overallRate?: number;
+  requests: CannonRequest[];
+}) => Promise<CannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+export interface BenchResult {
+  name: string;
+  figures: Record<string, number | string | boolean>;
+}
+
+const runSeconds = 5;
+const connectionsFull = 64;
+
+interface Run {
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  ok2xx: number;
+  refused: number; // 429 + 503
+  otherNon2xx: number;
+  timeouts: number;
+  errors: number;
+}
+
+function summarise(r: CannonResult, refused: number): Run {
+  const ok2xx = r['2xx'];
+  return {
+    rps: Math.round((ok2xx + r.non2xx) / r.duration),
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    ok2xx,
+    refused,
+    otherNon2xx: r.non2xx - refused,
+    timeouts: r.timeouts,
+    errors: r.errors,
+  };
+}
+
+/** One autocannon run; every request gets a fresh webhook-id and signature (no two are duplicates). */
+async function cannon(opts: { url: string; path: string; secret: string | null; connections: number; overallRate?: number; seconds?: number }): Promise<Run> {
+  let refused = 0;
+  const result = await autocannon({
+    url: opts.url,
+    connections: opts.connections,
+    duration: opts.seconds ?? runSeconds,
+    timeout: 5,
+    ...(opts.overallRate ? { overallRate: Math.max(1, Math.round(opts.overallRate)) } : {}),
+    requests: [
+      {
+        method: 'POST',
+        path: opts.path,
+        setupRequest(req: CannonRequest) {
+          const id = `msg_${randomUUID()}`;
+          const body = JSON.stringify({ type: 'change.requested', id, data: { title: 'bench delivery', service: 'checkout', at: new Date().toISOString() } });
+          const headers = opts.secret ? signStandardWebhook(opts.secret, id, body) : { 'content-type': 'application/json' };
+          return { ...req, body, headers };
+        },
+        onResponse(status: number) {
+          if (status === 429 || status === 503) refused++;
+        },
+      },
+    ],
+  });
+  return summarise(result, refused);
+}
+
+const echoSource = `
+import fastify from 'fastify';
+const app = fastify({ logger: false });
+app.post('/echo', async (req) => req.body);
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
+process.stdout.write('listening\\n');
+`;
+
+async function startEcho(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), ['--input-type=module', '-e', echoSource], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (b: Buffer) => b.toString().includes('listening') && resolve());
+    child.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function startJongodb(): Promise<{ url: string; child: ChildProcess | null }> {
+  if (process.env.JONGODB_URI) return { url: process.env.JONGODB_URI, child: null };
+  const require = createRequire(import.meta.url);
+  const pkg = dirname(require.resolve('@jongodb/memory-server-bin-linux-x64-gnu/package.json'));
+  const child = spawn(join(pkg, 'bin', 'jongodb'), ['--host=127.0.0.1', '--port=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`jongodb did not print its URL: ${out}`)), 30_000);
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /JONGODB_URI=(\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`jongodb exited (${code}): ${out}`)));
+  });
+  return { url, child };
+}
+
+/** A MongoDB URL naming its own database, so runs never see each other's deliveries. */
+export function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+export function benchHubConfig(): string {
+  return [
+    'store: sqlite:./hub.db',
+    'queue: embedded',
+    `policy: ${join(repoRoot, 'config', 'policy.yaml')}`,
+    `mappingsDir: ${join(repoRoot, 'mappings')}`,
+    'connections:',
+    '  - id: bench',
+    '    connector: generic',
+    '    webhook: { secret: "${env:BENCH_WEBHOOK_SECRET}" }',
+    '',
+  ].join('\n');
+}
+
+async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number): Promise<BenchResult[]> {
+  const url = hub.url;
+  const path = '/webhooks/bench';
+  // Warm-up: JIT, SQLite page cache, connection pools.
+  await cannon({ url, path, secret, connections: 16, seconds: 1 });
+  const full = await cannon({ url, path, secret, connections: connectionsFull });
+  const sustainable = Math.max(1, full.ok2xx / runSeconds);
+  const half = await cannon({ url, path, secret, connections: connectionsFull, overallRate: sustainable / 2 });
+  // Twice the sustainable rate needs more connections than the closed loop above keeps busy.
+  const twice = await cannon({ url, path, secret, connections: connectionsFull * 4, overallRate: sustainable * 2 });
+  const fig = (r: Run) => ({
+    'req/s': r.rps,
+    'p50 ms': r.p50,
+    'p99 ms': r.p99,
+    'max ms': r.max,
+    '202': r.ok2xx,
+    '429/503': r.refused,
+    'other non-2xx': r.otherNon2xx,
+    timeouts: r.timeouts,
+  });
+  return [
+    {
+      name: `ingest ${label}: full load`,
+      figures: { ...fig(full), 'accepted/s': Math.round(sustainable), 'vs bare fastify': Number((sustainable / echoRps).toFixed(3)), 'goal vs bare fastify': '>= 0.5' },
+    },
+    {
+      name: `ingest ${label}: half load (${Math.round(sustainable / 2)}/s)`,
+      figures: { ...fig(half), 'goal p99 ms': '< 25', 'p99 goal met': half.p99 < 25 },
+    },
+    {
+      name: `ingest ${label}: twice the sustainable rate (${Math.round(sustainable * 2)}/s offered)`,
+      figures: {
+        ...fig(twice),
+        'goal p99 ms': '< 1000, excess refused with 429/503, no timeouts',
+        'goal met': twice.p99 < 1000 && twice.timeouts === 0 && twice.otherNon2xx === 0,
+      },
+    },
+  ];
+}
+
+export async function benchIngest(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const echo = await startEcho();
+  let echoRun: Run;
+  try {
+    echoRun = await cannon({ url: echo.url, path: '/echo', secret: null, connections: connectionsFull });
+  } finally {
+    echo.child.kill('SIGTERM');
+  }
+  results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
+
+  const secret = newWebhookSecret();
+  const embedded = await startHub({ config: benchHubConfig(), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
+  try {
+    results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps)));
+  } finally {
+    await embedded.dispose();
+  }
+
+  const mongo = await startJongodb();
+  const id = randomUUID().slice(0, 8);
+  const scaled = await startHub({
+    config: benchHubConfig(),
+    env: {
+      BENCH_WEBHOOK_SECRET: secret,
+      LOG_LEVEL: 'error',
+      MONGODB_URI: withDatabase(mongo.url, `bench-ingest-${id}`),
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `bench-ingest-${id}`,
+    },
+  });
+  try {
+    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRun.rps)));
+  } finally {
+    await scaled.dispose();
+    mongo.child?.kill('SIGTERM');
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchIngest()) process.stdout.write(`${r.name}\n${JSON.stringify(r.figures, null, 2)}\n`);
+}
