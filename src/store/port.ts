@@ -227,3 +227,33 @@ export interface Store {
 export class StoreConflictError extends Error {
   override name = 'StoreConflictError';
 }
+
+/** A caller passed something the store cannot use (a cursor that is not one of ours, a bad limit).
+ * The HTTP layer answers 400 with this message. */
+export class StoreInputError extends Error {
+  override name = 'StoreInputError';
+}
+
+// Page cursors are opaque to callers; both adapters encode the sort key of the last item the same way.
+/** Encodes the sort key of the last item of a page (e.g. [updatedAt, id]) as a base64url cursor. */
+export function encodeCursor(key: string[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+/** Decodes a cursor made by `encodeCursor` with `parts` strings; throws StoreInputError otherwise. */
+export function decodeCursor(cursor: string, parts: number): string[] {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new StoreInputError('cursor: not a cursor this hub issued (pass back the `next` value of the previous page)');
+  }
+  if (!Array.isArray(key) || key.length !== parts || !key.every((k) => typeof k === 'string')) {
+    throw new StoreInputError('cursor: not a cursor this hub issued (pass back the `next` value of the previous page)');
+  }
+  return key as string[];
+}
+/** Page sizes are 1..1000; anything else is a caller error. */
+export function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new StoreInputError(`limit: must be an integer from 1 to 1000, got ${limit}`);
+  return limit;
+}

@@ -1,0 +1,39 @@
+// Shared helpers of the MongoDB adapter.
+//
+// Several hub processes share one database, so every write that must have one winner is a single
+// document operation guarded by a unique index or a filter on the current state (version, status).
+// The adapter uses no multi-document transactions: they need a replica set, the MongoDB-wire
+// servers we test against (jongodb) do not provide them, and every operation below can be made
+// race-free without one. Where a transaction would otherwise be the obvious tool, a comment says why
+// it is not needed.
+import type { Collection, Db as MongoDb, Document } from 'mongodb';
+import { StoreInputError } from '../port.ts';
+
+export interface Mdb {
+  db: MongoDb;
+  now(): string;
+  col<T extends Document = Document>(name: string): Collection<T>;
+}
+
+export function makeMdb(db: MongoDb, now: () => Date): Mdb {
+  return { db, now: () => now().toISOString(), col: <T extends Document>(name: string) => db.collection<T>(name) };
+}
+
+/** E11000: a unique index had its one winner already. */
+export function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number } | null)?.code === 11000;
+}
+
+/** Timestamps are compared as text, so every stored one is normalised to toISOString's format. */
+export function isoTime(value: string, field: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new StoreInputError(`${field}: "${value}" is not an ISO-8601 time`);
+  return d.toISOString();
+}
+
+/** Drops Mongo's _id (and anything else not in the record) on the way out. */
+export function without_id<T>(doc: Document): T {
+  const { _id, ...rest } = doc;
+  void _id;
+  return rest as T;
+}

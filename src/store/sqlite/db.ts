@@ -1,0 +1,62 @@
+// The one SQLite connection of a process and the few helpers every record group uses.
+// node:sqlite is synchronous: a statement runs to completion before any other JavaScript does, so
+// within one process nothing interleaves inside a transaction. Across processes, SQLite's file lock
+// does the work: BEGIN IMMEDIATE takes the write lock up front and busy_timeout waits for it.
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import { StoreConflictError, StoreInputError, type Json, type JsonObject } from '../port.ts';
+
+export interface Db {
+  sql: DatabaseSync;
+  now(): string;
+  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on throw). */
+  write<T>(fn: () => T): T;
+}
+
+export function makeDb(sql: DatabaseSync, now: () => Date): Db {
+  return {
+    sql,
+    now: () => now().toISOString(),
+    write<T>(fn: () => T): T {
+      sql.exec('BEGIN IMMEDIATE');
+      try {
+        const out = fn();
+        sql.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (sql.isTransaction) sql.exec('ROLLBACK');
+        throw err;
+      }
+    },
+  };
+}
+
+/** SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY: a unique index had its one winner already. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { errcode?: number } | null)?.errcode;
+  return code === 2067 || code === 1555;
+}
+
+/** Runs an insert; a unique violation becomes StoreConflictError with `what` as the message. */
+export function insertOrConflict(run: () => void, what: string): void {
+  try {
+    run();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new StoreConflictError(what);
+    throw err;
+  }
+}
+
+export const toJson = (v: Json | Record<string, string>): string => JSON.stringify(v);
+export const fromJson = <T = JsonObject>(v: unknown): T => JSON.parse(String(v)) as T;
+export const maybeJson = <T = JsonObject>(v: unknown): T | null => (v === null || v === undefined ? null : fromJson<T>(v));
+export const str = (v: unknown): string => String(v);
+export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Timestamps are compared as text, so every stored one is normalised to toISOString's format. */
+export function isoTime(value: string, field: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new StoreInputError(`${field}: "${value}" is not an ISO-8601 time`);
+  return d.toISOString();
+}
+
+export type Row = Record<string, SQLInputValue>;
