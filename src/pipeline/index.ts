@@ -1,10 +1,29 @@
 // The sync pipeline: deliveries → connector parse → engine → effects → outbound jobs and timers.
-// All I/O goes through the store and queue ports and the connectors' actions.
+// All I/O goes through the store and queue ports and the connectors' actions; the engine stays pure.
 import type { FastifyPluginAsync } from 'fastify';
+import { changeWriteRoutes } from '../http/routes/changes-write.ts';
+import { conflictRoutes } from '../http/routes/conflicts.ts';
+import { decisionRoutes } from '../http/routes/decisions.ts';
+import { deliveryRoutes } from '../http/routes/deliveries.ts';
+import { gateRoutes } from '../http/routes/gates.ts';
+import { webhookRoutes } from '../http/routes/webhooks.ts';
 import type { HubConfig } from '../config/types.ts';
-import type { Store } from '../store/port.ts';
-import type { Queue } from '../queue/port.ts';
+import { loadPolicy } from '../policy-files/load.ts';
+import type { JobKind, Queue } from '../queue/port.ts';
 import type { CanonicalEvent, Logger } from '../sdk/index.ts';
+import type { Store } from '../store/port.ts';
+import { buildConnections, type ConnectionOptions } from './connections.ts';
+import { conflictRuleOf, type PipelineContext } from './context.ts';
+import { processDelivery, type DeliveryJob } from './deliveries.ts';
+import { directoryPath, loadDirectory } from './directory.ts';
+import type { OutboundPayload, TimerPayload } from './effects.ts';
+import { handleEvents, type EventOutcome } from './events.ts';
+import { runOutbound } from './outbound.ts';
+import { createReconciler, type Reconciler } from './reconcile.ts';
+import { runTimer } from './timers.ts';
+
+export type { EventOutcome } from './events.ts';
+export type { PipelineContext } from './context.ts';
 
 export interface PipelineDeps {
   config: HubConfig;
@@ -12,6 +31,10 @@ export interface PipelineDeps {
   queue: Queue;
   log: Logger;
   now?: () => Date;
+  /** Tuning for tests and benchmarks (breaker thresholds, client retries). */
+  connectionOptions?: ConnectionOptions;
+  /** Workers per job kind in this process. */
+  concurrency?: Partial<Record<JobKind, number>>;
 }
 
 export interface HandleEventsOptions {
@@ -22,16 +45,97 @@ export interface HandleEventsOptions {
 export interface Pipeline {
   /** Fastify route plugins (changes, decisions, gates, conflicts, deliveries) for buildApp. */
   routes: FastifyPluginAsync[];
-  /** Registers the queue workers ('delivery', 'outbound', 'timer'). */
+  /** Loads policy, directory and connections, then registers the queue workers ('delivery', 'outbound',
+   * 'timer'; reconciliation registers 'reconcile'). */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Per connection: circuit state, last sync, queue depth per job kind; status "degraded" when a circuit is open. */
+  /** Per connection: circuit state, last sync; queue depth per job kind; status "degraded" when a circuit is open. */
   health(): Promise<Record<string, unknown>>;
-  /** Runs canonical events from a connection through the engine (used by deliveries and reconciliation). */
-  handleEvents(connectionId: string, events: CanonicalEvent[], opts: HandleEventsOptions): Promise<void>;
+  /** Runs canonical events from a connection through the engine (deliveries and reconciliation). */
+  handleEvents(connectionId: string, events: CanonicalEvent[], opts: HandleEventsOptions): Promise<EventOutcome[]>;
+  /** The loaded context (policy, directory, connections); loads it on first use. */
+  context(): Promise<PipelineContext>;
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  void deps;
-  throw new Error('createPipeline: not implemented yet');
+  const { config, store, queue, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  let loading: Promise<PipelineContext> | null = null;
+  let reconciler: Reconciler | null = null;
+  let started = false;
+
+  async function load(): Promise<PipelineContext> {
+    const [policy, directory, connections] = await Promise.all([
+      loadPolicy(config.policy),
+      loadDirectory(directoryPath(config)),
+      buildConnections(config, log, deps.connectionOptions),
+    ]);
+    return { config, store, queue, log, now, policy, directory, connections, conflictRule: conflictRuleOf(config) };
+  }
+  function context(): Promise<PipelineContext> {
+    loading ??= load();
+    return loading;
+  }
+
+  async function events(connectionId: string, evs: CanonicalEvent[], opts: HandleEventsOptions): Promise<EventOutcome[]> {
+    return handleEvents(await context(), connectionId, evs, opts);
+  }
+
+  return {
+    routes: [
+      webhookRoutes({ config, store, queue, log, now }),
+      changeWriteRoutes({ store, context }),
+      decisionRoutes({ store, context }),
+      gateRoutes({ store, context }),
+      conflictRoutes({ store, context }),
+      deliveryRoutes({ store }),
+    ],
+    context,
+    handleEvents: events,
+    async start() {
+      if (started) return;
+      started = true;
+      const ctx = await context();
+      const c = deps.concurrency ?? {};
+      queue.process<DeliveryJob>('delivery', async (job) => {
+        try {
+          await processDelivery(ctx, job);
+        } catch (err) {
+          // Out of attempts: the delivery says why instead of staying 'received' for ever.
+          if (job.attempt >= job.maxAttempts) await store.deliveries.setStatus(job.payload.deliveryId, 'failed', `processing failed ${job.attempt} times: ${err instanceof Error ? err.message : String(err)}`);
+          throw err;
+        }
+      }, { concurrency: c.delivery ?? 4 });
+      queue.process<OutboundPayload>('outbound', (job) => runOutbound(ctx, job), { concurrency: c.outbound ?? 8 });
+      queue.process<TimerPayload>('timer', (job) => runTimer(ctx, job), { concurrency: c.timer ?? 2 });
+      reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, opts) => void (await events(id, evs, opts)), connections: ctx.connections });
+      await reconciler.start();
+    },
+    async stop() {
+      await reconciler?.stop();
+      if (loading) {
+        const ctx = await loading.catch(() => null);
+        for (const conn of ctx?.connections.values() ?? []) await conn.close();
+      }
+    },
+    async health() {
+      const ctx = await context();
+      const connections: Record<string, unknown> = {};
+      let degraded = false;
+      for (const [id, conn] of ctx.connections) {
+        const circuit = conn.breaker.snapshot();
+        if (circuit.state === 'open') degraded = true;
+        const reconciled = reconciler ? await reconciler.lastSync(id) : null;
+        const lastSync = [conn.lastSync, reconciled?.at ?? null].filter((s): s is string => s !== null).sort().at(-1) ?? null;
+        connections[id] = {
+          connector: conn.connector.id,
+          systemOfRecord: conn.systemOfRecord,
+          circuit: circuit.state,
+          circuitDetail: { consecutiveFailures: circuit.consecutiveFailures, openedAt: circuit.openedAt, retryInMs: circuit.retryInMs, lastError: circuit.lastError },
+          lastSync,
+        };
+      }
+      return { status: degraded ? 'degraded' : 'ok', connections, queue: await queue.depth() };
+    },
+  };
 }

@@ -1,0 +1,53 @@
+// What every part of the pipeline shares: the ports, the loaded policy and directory, and one runtime
+// per configured connection (its connector, HTTP client and circuit breaker, built once at start).
+import type { HubConfig } from '../config/types.ts';
+import type { CompiledPolicy, Directory } from '../core/types.ts';
+import type { CircuitBreaker } from '../http-client/circuit-breaker.ts';
+import type { Queue } from '../queue/port.ts';
+import type { ActionDefinition, ConnectionSettings, ConnectorDefinition, HttpClient, JsonObject, Logger, ParseContext } from '../sdk/index.ts';
+import type { Store } from '../store/port.ts';
+
+export type ConflictRule = 'reject-wins' | 'manual';
+
+export interface ConnectionRuntime {
+  settings: ConnectionSettings;
+  connector: ConnectorDefinition;
+  /** Outbound actions the connector declares, by intent. */
+  actions: Map<string, ActionDefinition>;
+  http: HttpClient;
+  breaker: CircuitBreaker;
+  /** The connection's mapping files, both directions. */
+  normalize: ParseContext['normalize'];
+  render(kind: string, canonical: JsonObject): JsonObject;
+  /** The change system of record (connection option `systemOfRecord: true`): approvals are opened there. */
+  systemOfRecord: boolean;
+  /** ISO time of the last successful exchange with the vendor (inbound or outbound). */
+  lastSync: string | null;
+  close(): Promise<void>;
+}
+
+export interface PipelineContext {
+  config: HubConfig;
+  store: Store;
+  queue: Queue;
+  log: Logger;
+  now(): Date;
+  policy: CompiledPolicy;
+  directory: Directory;
+  connections: Map<string, ConnectionRuntime>;
+  conflictRule: ConflictRule;
+}
+
+/** Reads `conflicts.rule` from the hub config (default: a rejection wins). */
+export function conflictRuleOf(config: HubConfig): ConflictRule {
+  const rule = (config as HubConfig & { conflicts?: { rule?: unknown } }).conflicts?.rule;
+  if (rule === undefined || rule === null) return 'reject-wins';
+  if (rule === 'reject-wins' || rule === 'manual') return rule;
+  throw new Error(`${config.file}: conflicts.rule must be "reject-wins" or "manual", got ${JSON.stringify(rule)}`);
+}
+
+/** The connection whose record carries the approval (ServiceNow in the usual setup), if any. */
+export function systemOfRecord(ctx: PipelineContext): ConnectionRuntime | null {
+  for (const c of ctx.connections.values()) if (c.systemOfRecord) return c;
+  return null;
+}

@@ -1,0 +1,52 @@
+// Outcome history for the risk model, computed from stored changes: how often similar past changes
+// (same environment, a shared service, same team) ended in an incident or a rollback, and how busy the
+// team is compared with its usual week.
+import type { Change, History } from '../core/types.ts';
+import type { ChangeRecord, Store } from '../store/port.ts';
+
+/** How far back similar changes are looked for; bounded so a submit never scans the whole store. */
+const LOOKBACK_DAYS = 90;
+const MAX_SCANNED = 2000;
+const WEEK_MS = 7 * 24 * 3600 * 1000;
+
+export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date): Promise<History> {
+  const since = new Date(now.getTime() - LOOKBACK_DAYS * 24 * 3600 * 1000).toISOString();
+  const past: ChangeRecord[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.changes.list(change.team ? { team: change.team, since } : { since }, { limit: 200, cursor });
+    past.push(...page.items.filter((c) => c.id !== change.id));
+    cursor = page.next;
+  } while (cursor && past.length < MAX_SCANNED);
+
+  const services = new Set(change.services);
+  const similar = past.filter((c) => {
+    const d = c.data as unknown as Partial<Change>;
+    if ((d.environment ?? c.environment) !== change.environment) return false;
+    return services.size === 0 || (d.services ?? []).some((s) => services.has(s));
+  });
+  const incidents = similar.filter((c) => {
+    const d = c.data as unknown as Partial<Change>;
+    return c.state === 'rolled-back' || d.state === 'rolled-back' || (d.incident != null && d.type !== 'emergency');
+  }).length;
+
+  const weeks = new Map<number, number>();
+  let last7d = 0;
+  for (const c of past) {
+    const age = now.getTime() - Date.parse(c.createdAt);
+    if (age < WEEK_MS) last7d++;
+    const week = Math.floor(age / WEEK_MS);
+    weeks.set(week, (weeks.get(week) ?? 0) + 1);
+  }
+  // Median over the complete weeks of the look-back window, quiet weeks counted as zero.
+  const counts = Array.from({ length: Math.floor(LOOKBACK_DAYS / 7) }, (_, w) => weeks.get(w + 1) ?? 0).sort((a, b) => a - b);
+  const mid = Math.floor(counts.length / 2);
+  const median = counts.length === 0 ? 0 : counts.length % 2 ? counts[mid]! : (counts[mid - 1]! + counts[mid]!) / 2;
+
+  return {
+    incidentRate: similar.length === 0 ? 0 : incidents / similar.length,
+    similarCount: similar.length,
+    teamChangesLast7d: change.team ? last7d : 0,
+    medianTeamChangesPerWeek: change.team ? median : 0,
+  };
+}
