@@ -1,0 +1,344 @@
+// The embedded queue: one SQLite file (node:sqlite), no server. Several hub processes may share the file:
+// every state change runs inside BEGIN IMMEDIATE, which takes SQLite's single write lock up front, so
+// two workers can never claim the same row, and busy_timeout makes the loser wait instead of failing.
+//
+// A claimed job carries a lease (lease_until + a random lease_token). The worker renews the lease while
+// the handler runs; if the process dies, the lease expires and any worker claims the job again
+// (at-least-once). Finishing a job is conditional on the token, so a worker that lost its lease cannot
+// delete or re-schedule a job that someone else now owns.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import type { Logger } from '../../sdk/index.ts';
+import type { DeadLetter, Handler, Job, JobInput, JobKind, KindDepth, Queue } from '../port.ts';
+import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
+import { decideFailure, errorText } from '../retry-policy.ts';
+import type { QueueTuning } from '../tuning.ts';
+
+interface Row {
+  seq: number;
+  id: string;
+  kind: JobKind;
+  key: string | null;
+  payload: string;
+  state: 'waiting' | 'running' | 'dead';
+  attempt: number;
+  max_attempts: number;
+  run_at: number;
+  lease_until: number | null;
+  lease_token: string | null;
+  enqueued_at: string;
+  error: string | null;
+  failed_at: string | null;
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, -- enqueue order; ordering per key compares it
+  id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  key TEXT,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting', 'running', 'dead')),
+  attempt INTEGER NOT NULL DEFAULT 0,  -- counted runs so far
+  max_attempts INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,             -- epoch ms: not before (delay, backoff)
+  lease_until INTEGER,
+  lease_token TEXT,
+  enqueued_at TEXT NOT NULL,
+  error TEXT,
+  failed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, run_at);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (kind, key, seq) WHERE key IS NOT NULL;
+`;
+
+// A job is claimable when it is due (or its lease expired: its worker died) and no earlier job with
+// the same key in the same kind is still waiting or running. Dead letters are not in the state list,
+// so a dead-lettered job releases its key. Completed jobs are deleted.
+const claimSql = `
+UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = :until, lease_token = :token
+WHERE seq IN (
+  SELECT j.seq FROM jobs j
+  WHERE j.kind = :kind
+    AND ((j.state = 'waiting' AND j.run_at <= :now) OR (j.state = 'running' AND j.lease_until < :now))
+    AND (j.key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM jobs e
+      WHERE e.kind = j.kind AND e.key = j.key AND e.seq < j.seq AND e.state IN ('waiting', 'running')))
+  ORDER BY j.seq
+  LIMIT :limit)
+RETURNING *`;
+
+const minPollMs = 5;
+
+interface Consumer {
+  kind: JobKind;
+  handler: Handler<unknown>;
+  concurrency: number;
+  running: Map<number, { token: string; done: Promise<void> }>;
+  timer: NodeJS.Timeout | null;
+  idleMs: number;
+}
+
+export interface EmbeddedQueueOptions {
+  path: string;
+  log: Logger;
+  tuning: QueueTuning;
+}
+
+export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
+  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(opts.path);
+  } catch (err) {
+    throw new Error(`queue: cannot open the embedded queue file ${opts.path}: ${errorText(err)}`);
+  }
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
+  db.exec(schema);
+  return new EmbeddedQueue(db, opts.log, opts.tuning);
+}
+
+class EmbeddedQueue implements Queue {
+  readonly kind = 'embedded' as const;
+  readonly #db: DatabaseSync;
+  readonly #log: Logger;
+  readonly #tuning: QueueTuning;
+  readonly #consumers = new Map<JobKind, Consumer>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+
+  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning) {
+    this.#db = db;
+    this.#log = log;
+    this.#tuning = tuning;
+  }
+
+  #write<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new Error('queue: the embedded queue is closed');
+  }
+
+  async enqueue<P>(input: JobInput<P>): Promise<string> {
+    this.#assertOpen();
+    const job = checkJobInput(input);
+    const id = job.id ?? randomUUID();
+    const added = this.#write(() => {
+      const existing = this.#db.prepare('SELECT state FROM jobs WHERE id = ?').get(id) as { state: Row['state'] } | undefined;
+      // Dedupe while unfinished. A dead letter is finished: enqueueing its id again replaces it.
+      if (existing && existing.state !== 'dead') return false;
+      if (existing) this.#db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+      this.#insert({ id, kind: job.kind, key: job.key, payload: job.payloadJson, maxAttempts: job.maxAttempts, runAt: Date.now() + job.delayMs, enqueuedAt: new Date().toISOString() });
+      return true;
+    });
+    if (added) this.#wake(job.kind);
+    return id;
+  }
+
+  #insert(j: { id: string; kind: JobKind; key: string | null; payload: string; maxAttempts: number; runAt: number; enqueuedAt: string }): void {
+    this.#db
+      .prepare(`INSERT INTO jobs (id, kind, key, payload, state, attempt, max_attempts, run_at, enqueued_at) VALUES (?, ?, ?, ?, 'waiting', 0, ?, ?, ?)`)
+      .run(j.id, j.kind, j.key, j.payload, j.maxAttempts, j.runAt, j.enqueuedAt);
+  }
+
+  process<P>(kind: JobKind, handler: Handler<P>, opts?: { concurrency?: number }): void {
+    this.#assertOpen();
+    checkKind(kind);
+    if (this.#consumers.has(kind)) throw new Error(`queue: ${kind} jobs already have a handler in this process`);
+    const concurrency = opts?.concurrency ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`queue: concurrency for ${kind} must be an integer ≥ 1, got ${String(opts?.concurrency)}`);
+    this.#consumers.set(kind, { kind, handler: handler as Handler<unknown>, concurrency, running: new Map(), timer: null, idleMs: minPollMs });
+    // Renew the leases of running jobs well before they expire (a third of the lease).
+    this.#heartbeat ??= setInterval(() => this.#renewLeases(), Math.max(1, Math.floor(this.#tuning.leaseMs / 3)));
+    this.#wake(kind);
+  }
+
+  #wake(kind: JobKind, afterMs = 0): void {
+    const c = this.#consumers.get(kind);
+    if (!c || this.#closing) return;
+    if (afterMs === 0) c.idleMs = minPollMs;
+    if (c.timer) clearTimeout(c.timer);
+    c.timer = setTimeout(() => {
+      c.timer = null;
+      this.#poll(c);
+    }, afterMs);
+  }
+
+  #poll(c: Consumer): void {
+    if (this.#closing) return;
+    const free = c.concurrency - c.running.size;
+    if (free <= 0) return; // a finishing job wakes the consumer
+    let rows: Row[];
+    try {
+      rows = this.#claim(c.kind, free);
+    } catch (err) {
+      this.#log.warn({ kind: c.kind, err: errorText(err) }, 'queue: claiming jobs failed; retrying');
+      this.#wake(c.kind, this.#tuning.pollMs);
+      return;
+    }
+    for (const row of rows) this.#run(c, row);
+    if (rows.length === free) {
+      this.#wake(c.kind); // there may be more; a free slot will poll again anyway
+    } else if (rows.length > 0) {
+      this.#wake(c.kind, minPollMs);
+    } else {
+      // Idle: back off from a few ms up to pollMs, so a busy queue reacts fast and an idle one is quiet.
+      c.idleMs = Math.min(this.#tuning.pollMs, c.idleMs * 2);
+      const afterMs = c.idleMs;
+      if (c.timer) clearTimeout(c.timer);
+      c.timer = setTimeout(() => {
+        c.timer = null;
+        this.#poll(c);
+      }, afterMs);
+    }
+  }
+
+  #claim(kind: JobKind, limit: number): Row[] {
+    const now = Date.now();
+    const token = randomUUID();
+    return this.#write(() => {
+      // A job whose lease expired after its last allowed attempt (its worker keeps dying) is dead.
+      this.#db
+        .prepare(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
+                  WHERE kind = ? AND state = 'running' AND lease_until < ? AND attempt >= max_attempts`)
+        .run(new Date(now).toISOString(), kind, now);
+      const rows = this.#db.prepare(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit } as Record<string, SQLInputValue>) as unknown as Row[];
+      return rows.sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  #run(c: Consumer, row: Row): void {
+    const job: Job<unknown> = {
+      id: row.id,
+      kind: row.kind,
+      key: row.key,
+      payload: JSON.parse(row.payload) as unknown,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+      enqueuedAt: row.enqueued_at,
+    };
+    const token = row.lease_token!;
+    const done = (async () => {
+      try {
+        await Promise.resolve().then(() => c.handler(job)); // a handler that throws synchronously is a failed job too
+        this.#finish(row.seq, token, () => this.#db.prepare('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token));
+      } catch (err) {
+        const outcome = decideFailure(err, row.attempt, row.max_attempts, this.#tuning);
+        if (outcome.action === 'dead') this.#log.warn({ kind: job.kind, id: job.id, attempt: job.attempt, error: outcome.error }, 'queue: job dead-lettered');
+        this.#finish(row.seq, token, () => {
+          if (outcome.action === 'dead') {
+            return this.#db
+              .prepare(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
+              .run(outcome.error, new Date().toISOString(), row.seq, token);
+          }
+          const spent = outcome.action === 'later' ? 1 : 0; // a RetryLaterError does not use up the attempt
+          return this.#db
+            .prepare(`UPDATE jobs SET state = 'waiting', attempt = attempt - ?, run_at = ?, error = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
+            .run(spent, Date.now() + outcome.delayMs, outcome.error, row.seq, token);
+        });
+      } finally {
+        c.running.delete(row.seq);
+        this.#wake(c.kind);
+      }
+    })();
+    c.running.set(row.seq, { token, done });
+  }
+
+  #finish(seq: number, token: string, change: () => { changes: number | bigint }): void {
+    try {
+      const r = this.#write(change);
+      if (Number(r.changes) === 0) this.#log.warn({ seq }, 'queue: a job outlived its lease and was taken over by another worker; its result here is dropped');
+    } catch (err) {
+      // The lease will expire and the job runs again: at-least-once, never lost.
+      this.#log.error({ seq, token, err: errorText(err) }, 'queue: recording a job result failed');
+    }
+  }
+
+  #renewLeases(): void {
+    const until = Date.now() + this.#tuning.leaseMs;
+    const leases = [...this.#consumers.values()].flatMap((c) => [...c.running.entries()].map(([seq, r]) => ({ seq, token: r.token })));
+    if (leases.length === 0) return;
+    try {
+      this.#write(() => {
+        const stmt = this.#db.prepare('UPDATE jobs SET lease_until = ? WHERE seq = ? AND lease_token = ?');
+        for (const l of leases) stmt.run(until, l.seq, l.token);
+      });
+    } catch (err) {
+      this.#log.warn({ err: errorText(err) }, 'queue: renewing job leases failed');
+    }
+  }
+
+  async depth(): Promise<Record<JobKind, KindDepth>> {
+    const out = emptyDepth();
+    const rows = this.#db.prepare('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
+    for (const r of rows) {
+      const d = out[r.kind];
+      if (d) d[r.state] = Number(r.n);
+    }
+    return out;
+  }
+
+  async deadLetters(kind?: JobKind): Promise<DeadLetter[]> {
+    if (kind !== undefined) checkKind(kind);
+    const rows = (kind
+      ? this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' AND kind = ? ORDER BY seq`).all(kind)
+      : this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all()) as unknown as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      key: r.key,
+      payload: JSON.parse(r.payload) as unknown,
+      attempts: r.attempt,
+      error: r.error ?? '',
+      failedAt: r.failed_at ?? '',
+    }));
+  }
+
+  async replay(ids?: string[]): Promise<number> {
+    this.#assertOpen();
+    const replayed = this.#write(() => {
+      const dead = this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all() as unknown as Row[];
+      const wanted = ids ? new Set(ids) : null;
+      const chosen = dead.filter((r) => !wanted || wanted.has(r.id));
+      for (const r of chosen) {
+        // Delete and insert rather than update: the replayed job takes a new place at the end of its
+        // key's order, behind jobs enqueued while it was dead.
+        this.#db.prepare('DELETE FROM jobs WHERE seq = ?').run(r.seq);
+        this.#insert({ id: r.id, kind: r.kind, key: r.key, payload: r.payload, maxAttempts: r.max_attempts, runAt: Date.now(), enqueuedAt: r.enqueued_at });
+      }
+      return chosen;
+    });
+    for (const kind of new Set(replayed.map((r) => r.kind))) this.#wake(kind);
+    return replayed.length;
+  }
+
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing = true;
+      for (const c of this.#consumers.values()) if (c.timer) clearTimeout(c.timer);
+      // Graceful: running handlers finish (heartbeats keep their leases) and record their results.
+      await Promise.all([...this.#consumers.values()].flatMap((c) => [...c.running.values()].map((r) => r.done)));
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#db.close();
+    })();
+    return this.#closed;
+  }
+}
