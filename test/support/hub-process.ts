@@ -229,3 +229,79 @@ export async function startCallbackTarget(): Promise<CallbackTarget> {
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+// ---------------------------------------------------------------- hub.yaml and senders for e2e runs
+export interface E2eConnection {
+  id: string;
+  /** Environment variable holding the Standard Webhooks secret. */
+  secretEnv: string;
+  /** Where the generic connector's actions POST (baseUrl; callbackPath '/callback'). */
+  callbackUrl?: string;
+  /** reconcile.cron, six fields (seconds first) allowed. */
+  reconcileCron?: string;
+  connector?: string;
+}
+
+/** hub.yaml for an e2e hub: SQLite store and embedded queue next to it (MONGODB_URI / REDIS_URL in the
+ * environment switch them), the repository's mappings, and the given policy file. */
+export function e2eHubConfig(opts: { connections: E2eConnection[]; bodyLimit?: number; policy?: string }): string {
+  const lines = [
+    `server: { bodyLimit: ${opts.bodyLimit ?? 1024 * 1024} }`,
+    'store: sqlite:./hub.db',
+    'queue: embedded',
+    `policy: ${opts.policy ?? './policy.yaml'}`,
+    `mappingsDir: ${join(repoRoot, 'mappings')}`,
+    'connections:',
+  ];
+  for (const c of opts.connections) {
+    lines.push(`  - id: ${c.id}`, `    connector: ${c.connector ?? 'generic'}`, `    webhook: { secret: "\${env:${c.secretEnv}}" }`);
+    if (c.callbackUrl) lines.push(`    baseUrl: ${c.callbackUrl}`, '    options: { callbackPath: /callback }');
+    if (c.reconcileCron) lines.push(`    reconcile: { cron: "${c.reconcileCron}" }`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface Outgoing {
+  path: string;
+  body: string | Buffer;
+  headers: Record<string, string>;
+}
+export interface Sent {
+  /** HTTP status; 0 when the request failed at the socket (refused, reset, timed out). */
+  status: number;
+  contentType: string;
+  text: string;
+  json: { deliveryId?: string; duplicate?: boolean } | null;
+  error: string | null;
+}
+
+export async function send(baseUrl: string, req: Outgoing, timeoutMs = 10_000): Promise<Sent> {
+  try {
+    const res = await fetch(`${baseUrl}${req.path}`, { method: 'POST', body: req.body, headers: req.headers, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    let json: Sent['json'] = null;
+    try {
+      json = JSON.parse(text) as Sent['json'];
+    } catch {
+      json = null;
+    }
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, json, error: null };
+  } catch (err) {
+    return { status: 0, contentType: '', text: '', json: null, error: String((err as Error).cause ?? err) };
+  }
+}
+
+/** Sends every request with at most `concurrency` in flight; answers in the order of `reqs`. */
+export async function sendAll(baseUrl: string, reqs: Outgoing[], concurrency: number, onEach?: (i: number, s: Sent) => void): Promise<Sent[]> {
+  const out: Sent[] = new Array<Sent>(reqs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < reqs.length) {
+      const i = next++;
+      out[i] = await send(baseUrl, reqs[i]!);
+      onEach?.(i, out[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return out;
+}

@@ -2,6 +2,7 @@
 // The body is taken as raw bytes whatever its content type: signatures are computed over the exact
 // bytes sent, and re-serialised JSON would not verify.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { Registry } from 'prom-client';
 import type {} from '../types.ts';
 import { apiError, type ErrorCode } from '../../errors.ts';
 import { createIngest, type Ingest, type IngestDeps, type IngestOutcome } from '../../pipeline/ingest.ts';
@@ -32,7 +33,9 @@ function headersOf(req: FastifyRequest): Record<string, string> {
 
 export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
   return async (app) => {
-    const ingest = deps.ingest ?? createIngest(deps);
+    // The app's /metrics registry, when the metrics plugin shares it as `app.metrics`.
+    const shared = (app as unknown as { metrics?: unknown }).metrics;
+    const ingest = deps.ingest ?? createIngest({ ...deps, metrics: deps.metrics ?? (shared instanceof Registry ? shared : undefined) });
     const now = deps.now ?? (() => new Date());
     if (!deps.ingest) {
       app.addHook('onReady', () => ingest.start());

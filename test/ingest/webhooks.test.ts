@@ -1,0 +1,289 @@
+// POST /webhooks/:connection through the real app (buildApp), a real SQLite store and the embedded
+// queue, with the generic connector (Standard Webhooks signatures).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { webhookRoutes } from '../../src/http/routes/webhooks.ts';
+import { createLogger } from '../../src/log.ts';
+import { createIngest, type Ingest, type IngestLimits } from '../../src/pipeline/ingest.ts';
+import { openQueue } from '../../src/queue/index.ts';
+import type { Queue } from '../../src/queue/port.ts';
+import { openStore } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/port.ts';
+import { newWebhookSecret, signStandardWebhook } from '../support/hub-process.ts';
+
+interface Harness {
+  app: FastifyInstance;
+  store: Store;
+  queue: Queue;
+  ingest: Ingest;
+  metrics: Registry;
+  secret: string;
+  logs: () => string;
+  close(): Promise<void>;
+}
+
+async function harness(limits: Partial<IngestLimits> = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-ingest-'));
+  const secret = newWebhookSecret();
+  const file = join(dir, 'hub.yaml');
+  writeFileSync(
+    file,
+    [
+      'server: { bodyLimit: 16kb }',
+      'store: sqlite:./hub.db',
+      'connections:',
+      '  - id: deploy-tool',
+      '    connector: generic',
+      '    webhook: { secret: "${env:DEPLOY_TOOL_SECRET}" }',
+      '',
+    ].join('\n'),
+  );
+  const config = loadConfig({ file, env: { DEPLOY_TOOL_SECRET: secret } });
+  let captured = '';
+  const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => ((captured += c.toString()), cb()) }) });
+  const store = await openStore(config.store);
+  const queue = await openQueue('embedded', { sqlitePath: join(dir, 'queue.db') });
+  const metrics = new Registry();
+  const ingest = createIngest({ config, store, queue, log, metrics, limits });
+  const app = await buildApp({ config, store, queue, log, routes: [webhookRoutes({ config, store, queue, log, ingest })] });
+  return {
+    app,
+    store,
+    queue,
+    ingest,
+    metrics,
+    secret,
+    logs: () => captured,
+    async close() {
+      await app.close();
+      await ingest.stop();
+      await queue.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function changeRequested(externalId: string): string {
+  return JSON.stringify({
+    type: 'change.requested',
+    change: { title: 'Deploy checkout 2.4.1', environment: 'production', requester: 'dev@example.com' },
+    link: { kind: 'deployment', externalId },
+  });
+}
+
+function post(h: Harness, opts: { body: string; headers: Record<string, string>; connection?: string }) {
+  return h.app.inject({ method: 'POST', url: `/webhooks/${opts.connection ?? 'deploy-tool'}`, payload: opts.body, headers: opts.headers });
+}
+
+async function rejectionCount(h: Harness, reason: string): Promise<number> {
+  const metric = await h.metrics.getSingleMetric('hub_webhook_rejections_total')!.get();
+  return metric.values.filter((v) => v.labels.reason === reason).reduce((a, v) => a + v.value, 0);
+}
+
+async function storedCount(h: Harness): Promise<number> {
+  const by = await h.store.deliveries.countByStatus();
+  return by.received + by.processed + by.ignored + by.failed;
+}
+
+describe('POST /webhooks/:connection', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it('stores a signed delivery before answering 202, without its signature header', async () => {
+    const id = `msg_${randomUUID()}`;
+    const body = changeRequested('deploy-1');
+    const res = await post(h, { body, headers: { ...signStandardWebhook(h.secret, id, body), authorization: 'Bearer sender-token' } });
+    assert.equal(res.statusCode, 202);
+    const answer = res.json() as { deliveryId: string; duplicate: boolean };
+    assert.equal(answer.duplicate, false);
+    const stored = await h.store.deliveries.get(answer.deliveryId);
+    assert.ok(stored, 'the acknowledged delivery is in the store');
+    assert.equal(stored.connectionId, 'deploy-tool');
+    assert.equal(stored.dedupeKey, id);
+    assert.equal(stored.event, 'change.requested');
+    assert.equal(stored.body, body);
+    assert.equal(stored.status, 'received');
+    assert.equal(stored.headers['webhook-id'], id);
+    assert.equal(stored.headers['webhook-signature'], undefined);
+    assert.equal(stored.headers.authorization, undefined);
+  });
+
+  it('queues the stored delivery for processing', async () => {
+    const id = `msg_${randomUUID()}`;
+    const body = changeRequested('deploy-queued');
+    const before = (await h.queue.depth()).delivery.waiting;
+    const res = await post(h, { body, headers: signStandardWebhook(h.secret, id, body) });
+    assert.equal(res.statusCode, 202);
+    await h.ingest.stop(); // waits for pending enqueues
+    assert.equal((await h.queue.depth()).delivery.waiting, before + 1);
+  });
+
+  it('answers a redelivery 202 duplicate and stores it once', async () => {
+    const id = `msg_${randomUUID()}`;
+    const body = changeRequested('deploy-2');
+    const first = await post(h, { body, headers: signStandardWebhook(h.secret, id, body) });
+    const count = await storedCount(h);
+    // A sender retry: same webhook-id, signed again later.
+    const again = await post(h, { body, headers: signStandardWebhook(h.secret, id, body, Math.floor(Date.now() / 1000) + 1) });
+    assert.equal(again.statusCode, 202);
+    assert.deepEqual(again.json(), { deliveryId: first.json().deliveryId, duplicate: true });
+    assert.equal(await storedCount(h), count);
+  });
+
+  it('stores one of several copies of a delivery arriving at the same moment', async () => {
+    const id = `msg_${randomUUID()}`;
+    const body = changeRequested('deploy-burst-copy');
+    const count = await storedCount(h);
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post(h, { body, headers: signStandardWebhook(h.secret, id, body) })));
+    assert.deepEqual(answers.map((a) => a.statusCode), [202, 202, 202, 202, 202, 202]);
+    const ids = new Set(answers.map((a) => (a.json() as { deliveryId: string }).deliveryId));
+    assert.equal(ids.size, 1, 'every copy names the same stored delivery');
+    assert.equal(answers.filter((a) => (a.json() as { duplicate: boolean }).duplicate).length, 5);
+    assert.equal(await storedCount(h), count + 1);
+  });
+
+  it('stores every one of 300 concurrent deliveries', async () => {
+    const count = await storedCount(h);
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => {
+        const body = changeRequested(`deploy-many-${i}`);
+        return post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+      }),
+    );
+    assert.ok(answers.every((a) => a.statusCode === 202), `statuses: ${[...new Set(answers.map((a) => a.statusCode))].join(',')}`);
+    for (const a of answers.slice(0, 20)) assert.ok(await h.store.deliveries.get((a.json() as { deliveryId: string }).deliveryId));
+    assert.equal(await storedCount(h), count + 300);
+  });
+
+  it('refuses an unknown connection with 404 problem JSON', async () => {
+    const body = changeRequested('deploy-3');
+    const res = await post(h, { connection: 'no-such-tool', body, headers: signStandardWebhook(h.secret, 'msg_x', body) });
+    assert.equal(res.statusCode, 404);
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+    const problem = res.json() as { code: string; detail: string; status: number };
+    assert.equal(problem.code, 'connection-not-found');
+    assert.equal(problem.status, 404);
+    assert.match(problem.detail, /no-such-tool/);
+  });
+
+  it('refuses a wrong signature with 401, stores nothing and counts the rejection', async () => {
+    const count = await storedCount(h);
+    const rejected = await rejectionCount(h, 'bad-signature');
+    const body = changeRequested('deploy-4');
+    const res = await post(h, { body, headers: signStandardWebhook(newWebhookSecret(), `msg_${randomUUID()}`, body) });
+    assert.equal(res.statusCode, 401);
+    const problem = res.json() as { code: string; detail: string };
+    assert.equal(problem.code, 'bad-signature');
+    assert.match(problem.detail, /does not match/);
+    assert.equal(await storedCount(h), count);
+    assert.equal(await rejectionCount(h, 'bad-signature'), rejected + 1);
+  });
+
+  it('refuses a delivery without signature headers with 401', async () => {
+    const res = await post(h, { body: changeRequested('deploy-5'), headers: { 'content-type': 'application/json' } });
+    assert.equal(res.statusCode, 401);
+    assert.match((res.json() as { detail: string }).detail, /missing webhook-id/);
+  });
+
+  it('refuses a stale (replayed after the tolerance) delivery with 401', async () => {
+    const body = changeRequested('deploy-6');
+    const anHourAgo = Math.floor(Date.now() / 1000) - 3600;
+    const res = await post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body, anHourAgo) });
+    assert.equal(res.statusCode, 401);
+    assert.match((res.json() as { detail: string }).detail, /tolerance/);
+  });
+
+  it('refuses a correctly signed body that is not JSON with 400', async () => {
+    const count = await storedCount(h);
+    const body = '{"type": "change.requested", ';
+    const res = await post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+    assert.equal(res.statusCode, 400);
+    assert.equal((res.json() as { code: string }).code, 'bad-json');
+    assert.equal(await storedCount(h), count);
+  });
+
+  it('refuses a body over the limit with 413 and counts it', async () => {
+    const rejected = await rejectionCount(h, 'too-large');
+    const body = JSON.stringify({ type: 'change.requested', padding: 'x'.repeat(20_000) });
+    const res = await post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+    assert.equal(res.statusCode, 413);
+    assert.equal((res.json() as { code: string }).code, 'payload-too-large');
+    assert.equal(await rejectionCount(h, 'too-large'), rejected + 1);
+  });
+
+  it('never logs the signature or the secret of a refused delivery', async () => {
+    const body = changeRequested('deploy-7');
+    const headers = signStandardWebhook(newWebhookSecret(), `msg_${randomUUID()}`, body);
+    await post(h, { body, headers });
+    assert.ok(!h.logs().includes(headers['webhook-signature']!.slice(3)), 'signature value not in the logs');
+    assert.ok(!h.logs().includes(h.secret.slice('whsec_'.length)), 'secret not in the logs');
+  });
+});
+
+describe('ingest under load', () => {
+  it('answers 429 with Retry-After past the in-flight bound and stores exactly the accepted deliveries', async () => {
+    const h = await harness({ maxInFlight: 8 });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => {
+          const body = changeRequested(`deploy-load-${i}`);
+          return post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+        }),
+      );
+      const accepted = answers.filter((a) => a.statusCode === 202);
+      const refused = answers.filter((a) => a.statusCode === 429);
+      assert.equal(accepted.length + refused.length, 200, `statuses: ${[...new Set(answers.map((a) => a.statusCode))].join(',')}`);
+      assert.ok(refused.length > 0, 'some deliveries were refused');
+      assert.ok(accepted.length >= 8, 'the bound itself was admitted');
+      for (const r of refused) {
+        assert.equal(r.headers['retry-after'], '1');
+        assert.equal((r.json() as { code: string }).code, 'rate-limited');
+      }
+      assert.equal(await storedCount(h), accepted.length);
+      assert.equal(await rejectionCount(h, 'overloaded'), refused.length);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('delivery sweep', () => {
+  it('queues a stored delivery whose enqueue was lost, once however often it runs', async () => {
+    const h = await harness();
+    try {
+      // What a crash between the commit and the enqueue leaves behind: a stored, never-queued delivery.
+      const { delivery } = await h.store.deliveries.insert({
+        id: randomUUID(),
+        connectionId: 'deploy-tool',
+        dedupeKey: `msg_${randomUUID()}`,
+        event: 'change.requested',
+        receivedAt: new Date(Date.now() - 60_000).toISOString(),
+        headers: {},
+        body: changeRequested('deploy-crashed'),
+      });
+      assert.equal((await h.queue.depth()).delivery.waiting, 0);
+      assert.equal(await h.ingest.sweep(new Date()), 1);
+      assert.equal(await h.ingest.sweep(new Date()), 1);
+      assert.equal((await h.queue.depth()).delivery.waiting, 1, 'the queue holds the delivery once');
+      await h.store.deliveries.setStatus(delivery.id, 'processed');
+      assert.equal(await h.ingest.sweep(new Date()), 0, 'a processed delivery is left alone');
+    } finally {
+      await h.close();
+    }
+  });
+});
