@@ -1,10 +1,11 @@
 // Starts the hub: config → store → queue → pipeline → HTTP app → listen → workers. `npm start` and
 // `approval-hub serve` run this. SIGTERM/SIGINT stop accepting, finish in-flight requests and jobs, close.
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, closeGracefully } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { embeddedQueuePath } from './config/paths.ts';
 import type { HubConfig } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createPipeline, type Pipeline } from './pipeline/index.ts';
@@ -20,13 +21,6 @@ export interface RunningHub {
   /** e.g. http://127.0.0.1:3000 */
   url: string;
   close(): Promise<boolean>;
-}
-
-/** The embedded queue keeps its SQLite file next to the store's (or under ./data when the store is MongoDB). */
-export function embeddedQueuePath(config: HubConfig): string {
-  if (config.store === 'sqlite::memory:') return ':memory:';
-  if (config.store.startsWith('sqlite:')) return join(dirname(config.store.slice('sqlite:'.length)), 'queue.db');
-  return resolve(dirname(config.file), '..', 'data', 'queue.db');
 }
 
 /** Opens everything and listens. Throws ConfigError for a bad configuration. */
