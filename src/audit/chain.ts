@@ -106,8 +106,8 @@ function originalSeq(e: Transition, guess: number): number | null {
  * - seqs run 1, 2, 3, … (a gap is a deletion, a repeat an insertion, a step back a reordering),
  * - every entry's hash matches its content and seq (else it was edited, or moved: its hash matches
  *   another seq),
- * - every entry's prevHash is the hash of the entry before it (else something was inserted before it,
- *   or the entry before it was rewritten together with its hash).
+ * - every entry's prevHash is the hash of the entry before it (a broken link: the entry was inserted,
+ *   or the one before it was rewritten together with its hash; reported as 'inserted' at the later seq).
  * With `checkpoint` (a {seq, hash} saved earlier, e.g. the last line of an export) it also checks that
  * the chain still reaches that seq with that hash, which catches deletion of the newest entries
  * (truncation) and a chain rewritten from some point on with fresh hashes.
@@ -197,9 +197,10 @@ export async function verifyChain(
       if (prev && e.prevHash === prev.prevHash) {
         report(prev.seq, 'inserted', `entry ${prev.seq} was inserted: entry ${e.seq} links past it`);
       } else if (prev) {
-        report(prev.seq, 'edited', `entry ${e.seq} does not link to entry ${prev.seq}: entry ${prev.seq} was rewritten with a new hash`);
+        // Nothing stored tells these two apart; the detail names both.
+        report(e.seq, 'inserted', `entry ${e.seq} does not link to entry ${prev.seq}: either ${e.seq} was inserted or ${prev.seq} was rewritten together with its hash`);
       } else {
-        report(e.seq, 'edited', `entry ${e.seq} does not link to the start of the chain`);
+        report(e.seq, 'inserted', `entry ${e.seq} does not link to ${opts.from ? `the trusted entry ${opts.from.seq}` : 'the start of the chain'}`);
       }
     }
     prev = e;

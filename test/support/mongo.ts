@@ -2,7 +2,7 @@
 // that scripts/test.ts starts (JONGODB_URI), and a real MongoDB when MONGODB_URI is set.
 // Each call gives fresh, uniquely named databases; `cleanup()` drops them.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -50,7 +50,9 @@ function mongoTarget(name: string, base: string): StoreTarget {
 }
 
 export function storeTargets(): StoreTarget[] {
-  const dir = mkdtempSync(join(tmpdir(), 'hub-store-'));
+  // Not created here: the adapter creates the folder when the store is opened, so targets that are
+  // only listed leave nothing behind.
+  const dir = join(tmpdir(), `hub-store-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`);
   const targets: StoreTarget[] = [
     { name: 'sqlite', url: `sqlite:${join(dir, 'hub.db')}`, cleanup: async () => rmSync(dir, { recursive: true, force: true }) },
   ];
