@@ -122,6 +122,8 @@ export interface Change {
   updatedAt: string;
   /** Facts the hub keeps about the change that are not policy inputs (links live in the store). */
   labels: Record<string, string>;
+  /** Size of the change (diff stats) when the source knows it; input to the anomaly model. */
+  size?: { linesChanged: number; filesChanged: number } | null;
 }
 
 /** People, teams, managers and on-call, as the directory (SCIM, PagerDuty) knows them. */
@@ -149,6 +151,15 @@ export interface History {
   similarCount: number;
   teamChangesLast7d: number;
   medianTeamChangesPerWeek: number;
+  /**
+   * The team's recent pattern, for the anomaly model (median/MAD modified z-score). Optional: without it
+   * only the frequency ratio against `medianTeamChangesPerWeek` is checked.
+   */
+  baseline?: {
+    sizes: number[]; // linesChanged of the team's recent changes
+    hoursOfDay: number[]; // local hour (0..23, team/requester time zone) the recent changes were planned for
+    weeklyCounts: number[]; // changes per complete week
+  };
 }
 
 /** What happened, as commands to the engine. */
@@ -179,6 +190,9 @@ export interface TransitionDraft {
   after: unknown;
   rationale: string | null;
 }
+
+/** The compiled policy the engine runs (src/core/policy/compile.ts builds it once at load). */
+export type { CompiledPolicy, PolicyError } from './policy/types.ts';
 
 export type DecideResult =
   | { ok: true; change: Change; effects: Effect[]; transitions: TransitionDraft[] }
