@@ -5,27 +5,19 @@
 // events to the engine, and stores the cursor after each page — a crash resumes where it stopped,
 // and the cost of a run grows with the changed records, not with all of them.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
-import { createHttpClient } from '../http-client/index.ts';
-import { compileMapping, type Mapping } from '../mapping/compile.ts';
-import { render as renderMapping } from '../mapping/normalize.ts';
 import { RetryLaterError, type Job, type Queue } from '../queue/port.ts';
-import { HttpError, type CanonicalEvent, type ConnectionSettings, type ConnectorDefinition, type HttpClient, type JsonObject, type Logger, type ReconcileContext } from '../sdk/index.ts';
+import { HttpError, type CanonicalEvent, type ConnectionSettings, type Logger, type ReconcileContext } from '../sdk/index.ts';
 import type { Store } from '../store/port.ts';
 
-/** What a run needs of a connection; the pipeline passes its per-connection runtimes so reconciliation
- * shares their HTTP client (one rate limit and one circuit breaker per connection). */
-export interface ReconcileConnection {
-  settings: ConnectionSettings;
-  connector: ConnectorDefinition;
-  http: HttpClient;
-  render(kind: string, canonical: JsonObject): JsonObject;
-}
+import { buildConnections } from './connections.ts';
+import type { ConnectionRuntime } from './context.ts';
+
+/** What a run needs of a connection: its connector, HTTP client (one rate limit and one circuit breaker
+ * per connection, shared with outbound actions) and mappings. */
+export type ReconcileConnection = Pick<ConnectionRuntime, 'settings' | 'connector' | 'http' | 'normalize' | 'render'>;
 
 export interface ReconcilerDeps {
   config: HubConfig;
@@ -34,7 +26,7 @@ export interface ReconcilerDeps {
   log: Logger;
   handleEvents(connectionId: string, events: CanonicalEvent[], opts: { correlation: string | null }): Promise<void>;
   now?: () => Date;
-  /** The pipeline's connection runtimes; when absent each connection gets its own client here. */
+  /** The pipeline's connection runtimes; when absent they are built here on first use. */
   connections?: Map<string, ReconcileConnection>;
   /** Names this process in tick claims (default host:pid:random). */
   owner?: string;
@@ -93,44 +85,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { config, store, queue, log } = deps;
   const now = deps.now ?? (() => new Date());
   const owner = deps.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const settingsById = new Map(config.connections.map((c) => [c.id, c]));
-  const ownConnections = new Map<string, ReconcileConnection>();
   const tasks: ScheduledTask[] = [];
+  let built: Promise<Map<string, ConnectionRuntime>> | null = null;
 
-  function connectionOf(connectionId: string): ReconcileConnection {
-    const shared = deps.connections?.get(connectionId);
-    if (shared) return shared;
-    const own = ownConnections.get(connectionId);
-    if (own) return own;
-    const settings = settingsById.get(connectionId);
-    if (!settings) throw new Error(`reconcile: no connection "${connectionId}" is configured`);
-    const connector = connectorById(settings.connector);
-    if (!connector) throw new Error(`reconcile: connection "${connectionId}" names connector "${settings.connector}", which is not registered`);
-    const mappings = new Map<string, Mapping>();
-    const built: ReconcileConnection = {
-      settings,
-      connector,
-      http: createHttpClient({ connection: settings, vendor: connector.vendor, log }),
-      render(kind, canonical) {
-        let mapping = mappings.get(kind);
-        if (!mapping) {
-          const rel = settings.mappings[kind];
-          if (!rel) throw new Error(`connection "${connectionId}": no mapping for record kind "${kind}"`);
-          const file = join(config.mappingsDir, rel);
-          const compiled = compileMapping(readFileSync(file, 'utf8'), file);
-          if (!compiled.ok) throw new Error(`${file}: ${compiled.errors.map((e) => `line ${e.line}: ${e.reason}`).join('; ')}`);
-          mapping = compiled.mapping;
-          mappings.set(kind, mapping);
-        }
-        return renderMapping(mapping, canonical);
-      },
-    };
-    ownConnections.set(connectionId, built);
-    return built;
+  async function connectionOf(connectionId: string): Promise<ReconcileConnection> {
+    const connections = deps.connections ?? (await (built ??= buildConnections(config, log)));
+    const conn = connections.get(connectionId);
+    if (!conn) throw new Error(`reconcile: no connection "${connectionId}" is configured`);
+    return conn;
   }
 
   async function runOnce(connectionId: string): Promise<ReconcileReport> {
-    const conn = connectionOf(connectionId);
+    const conn = await connectionOf(connectionId);
     const reconcile = conn.connector.reconcile;
     if (!reconcile) throw new Error(`reconcile: connector "${conn.connector.id}" of connection "${connectionId}" cannot reconcile`);
     const runId = `reconcile-${randomUUID()}`;
@@ -145,6 +111,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       log,
       now,
       render: (kind, canonical) => conn.render(kind, canonical),
+      normalize: (kind, payload) => conn.normalize(kind, payload),
       cursor: cursorBefore,
     };
     for await (const page of reconcile(ctx)) {
@@ -206,8 +173,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (!c.reconcile) continue;
         const where = `${config.file}: connections[id=${c.id}].reconcile.cron`;
         if (!cron.validate(c.reconcile.cron)) throw new Error(`${where}: "${c.reconcile.cron}" is not a cron expression (five fields, or six with seconds first)`);
-        const connector = deps.connections?.get(c.id)?.connector ?? connectorById(c.connector);
-        if (!connector?.reconcile) throw new Error(`${where}: connector "${c.connector}" cannot reconcile; remove reconcile from this connection`);
+        const { connector } = await connectionOf(c.id);
+        if (!connector.reconcile) throw new Error(`${where}: connector "${c.connector}" cannot reconcile; remove reconcile from this connection`);
         scheduled.push(c);
       }
       if (scheduled.length === 0) return;
@@ -220,6 +187,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     },
     async stop() {
       for (const t of tasks.splice(0)) await t.destroy();
+      // Runtimes built here are closed here; the pipeline's own are the pipeline's to close.
+      const own = await built?.catch(() => null);
+      for (const c of own?.values() ?? []) await c.close();
     },
     runOnce,
     async lastSync(connectionId) {
