@@ -6,6 +6,7 @@
 // payloads). Actions, reconciliation and health get a `ctx` with the connection's HTTP client, logger and
 // clock: no module-level singletons, timers or caches.
 
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Json, JsonObject } from '../store/port.ts';
 
 export type { Json, JsonObject };
@@ -151,6 +152,19 @@ export class HttpError extends Error {
   }
 }
 
+/** An action that can never succeed as asked (a refused target, a missing link, a permission the hub's
+ * account lacks): the job must fail now, not be retried. Everything else thrown is retried. */
+export class PermanentError extends Error {
+  override name = 'PermanentError';
+}
+
+/** Connection-specific authentication the shared HTTP client asks for before each request, for
+ * schemes it cannot do from `connection.auth` alone (GitHub App: app JWT → installation token).
+ * Created once per connection by the client, so it may cache tokens until they near expiry. */
+export interface ConnectionAuth {
+  headers(req: HttpRequest): Promise<Record<string, string>>;
+}
+
 export interface Logger {
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;
@@ -188,6 +202,8 @@ export interface ActionDefinition {
 
 export interface ReconcileContext extends ActionContext {
   cursor: string | null;
+  /** Inbound direction of a mapping file, as in ParseContext: reconciled records become the same events as deliveries. */
+  normalize: ParseContext['normalize'];
 }
 export interface ReconcilePage {
   events: CanonicalEvent[];
@@ -214,6 +230,39 @@ export interface ConnectorDefinition {
   health?: (ctx: ActionContext) => Promise<HealthResult>;
   /** Path of the connector's README, for docs. */
   readme?: string;
+  /** Record kinds this connector passes through mapping files (`ParseContext.normalize`, `ActionContext.render`);
+   * each is mappings/<connector id>/<kind>.yaml unless the connection's `mappings` names another file. */
+  mappingKinds?: string[];
+  /** Builds the connection's authentication when `connection.auth` needs more than a static header.
+   * `fetch` is a plain fetch (not the connection's client) so token exchanges do not recurse. */
+  auth?: (connection: ConnectionSettings, fetch: typeof globalThis.fetch) => ConnectionAuth;
+}
+
+// ---------------------------------------------------------------- helpers for verify()
+/** The connection's webhook secrets: `webhook.secret` plus `webhook.secrets` (during a rotation both verify). */
+export function webhookSecrets(connection: ConnectionSettings): string[] {
+  const webhook = connection.webhook ?? {};
+  const isSecret = (v: unknown): v is Secret => typeof v === 'object' && v !== null && typeof (v as Secret).reveal === 'function';
+  const list: string[] = [];
+  if (isSecret(webhook.secret)) list.push(webhook.secret.reveal());
+  else if (typeof webhook.secret === 'string') list.push(webhook.secret);
+  if (Array.isArray(webhook.secrets)) for (const s of webhook.secrets) if (isSecret(s)) list.push(s.reveal());
+  return list;
+}
+
+/** Checks a "sha256=<hex HMAC-SHA256(secret, raw body)>" header (GitHub's X-Hub-Signature-256, Jira's
+ * X-Hub-Signature) in constant time against each secret. */
+export function verifyHmacSha256Header(delivery: InboundDelivery, header: string, secrets: string[]): VerifyResult {
+  const value = delivery.headers[header];
+  if (!value) return { ok: false, reason: `missing ${header} header` };
+  if (!value.startsWith('sha256=')) return { ok: false, reason: `${header} is not a sha256= signature` };
+  if (secrets.length === 0) return { ok: false, reason: 'no webhook secret is configured for this connection' };
+  const offered = Buffer.from(value.slice('sha256='.length), 'hex');
+  for (const secret of secrets) {
+    const expected = createHmac('sha256', secret).update(delivery.rawBody).digest();
+    if (offered.length === expected.length && timingSafeEqual(offered, expected)) return { ok: true };
+  }
+  return { ok: false, reason: `${header} does not match the body` };
 }
 
 /** Declares a connector; the registry validator (connectors/index.ts) checks each at boot. */

@@ -1,0 +1,33 @@
+// Opens the change_request that carries the hub's change in ServiceNow. Idempotent: the hub's change id
+// is written to correlation_id and looked up first, so a retried job finds the record it already made.
+import { PermanentError, type ActionDefinition, type JsonObject } from '../../../src/sdk/index.ts';
+import { changeLink, findOne, queryValue, tablePath, type SnRecord } from '../table-api.ts';
+
+const fields = 'sys_id,number,state,approval,sys_mod_count,correlation_id';
+
+export const openRecord: ActionDefinition = {
+  intent: 'open-record',
+  description: 'Open a change_request for the change (assignment group, risk, justification, planned window), once',
+  async run(input, ctx) {
+    const changeId = input.change.id;
+    if (typeof changeId !== 'string' || changeId === '') throw new PermanentError('the change has no id to correlate the ServiceNow record with');
+    const existing = await findOne(ctx.http, 'change_request', `correlation_id=${queryValue(changeId)}`, fields);
+    if (existing) return { status: 'already-done', link: changeLink(ctx, existing), result: { number: existing.number as string } };
+
+    const group = input.params.assignmentGroup ?? ctx.connection.options.assignmentGroup;
+    const body: JsonObject = {
+      ...ctx.render('change_request', input.change),
+      correlation_id: changeId,
+      correlation_display: 'approval-hub',
+      ...(typeof group === 'string' ? { assignment_group: group } : {}),
+      ...(typeof input.params.configurationItem === 'string' ? { cmdb_ci: input.params.configurationItem } : {}),
+    };
+    const res = await ctx.http.request<{ result: SnRecord }>({
+      method: 'POST',
+      path: tablePath('change_request'),
+      query: { sysparm_exclude_reference_link: true, sysparm_fields: fields },
+      body,
+    });
+    return { status: 'done', link: changeLink(ctx, res.body.result), result: { number: res.body.result.number as string } };
+  },
+};

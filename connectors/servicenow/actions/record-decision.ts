@@ -1,0 +1,39 @@
+// Records a decision made elsewhere (Jira, the hub) on a ServiceNow approval record. ServiceNow then
+// recomputes the change's approval through its approval engine. The approval is params.approvalId, or
+// the pending approval of params.approver (email) on the linked change_request.
+import { PermanentError, type ActionDefinition } from '../../../src/sdk/index.ts';
+import { findOne, getRecord, patchRecord, queryValue } from '../table-api.ts';
+
+const fields = 'sys_id,state,sysapproval,approver,sys_mod_count';
+
+export const recordDecision: ActionDefinition = {
+  intent: 'record-decision',
+  description: 'Approve or reject a sysapproval_approver record (params.outcome, params.rationale, params.approvalId or params.approver)',
+  async run(input, ctx) {
+    const outcome = input.params.outcome;
+    if (outcome !== 'approve' && outcome !== 'reject') throw new PermanentError('record-decision needs params.outcome "approve" or "reject"');
+    let approval;
+    if (typeof input.params.approvalId === 'string') {
+      approval = await getRecord(ctx.http, 'sysapproval_approver', input.params.approvalId, fields);
+    } else if (input.link?.kind === 'change_request' && typeof input.params.approver === 'string') {
+      approval = await findOne(
+        ctx.http,
+        'sysapproval_approver',
+        `sysapproval=${input.link.externalId}^approver.email=${queryValue(input.params.approver)}^ORDERBYDESCsys_updated_on`,
+        fields,
+      );
+      if (!approval) throw new PermanentError(`${input.params.approver} has no approval on change_request ${input.link.externalId}`);
+    } else {
+      throw new PermanentError('record-decision needs params.approvalId, or a linked change_request and params.approver');
+    }
+    const wanted = ctx.render('sysapproval_approver', { outcome, rationale: (input.params.rationale as string | undefined) ?? null });
+    if (approval.state === wanted.state) return { status: 'already-done', result: { approvalId: approval.sys_id } };
+    if (approval.state === 'approved' || approval.state === 'rejected') {
+      throw new PermanentError(`approval ${approval.sys_id} is already ${approval.state} in ServiceNow`);
+    }
+    const body = { ...wanted };
+    if (body.comments === null || body.comments === undefined) delete body.comments;
+    await patchRecord(ctx.http, 'sysapproval_approver', approval.sys_id, body);
+    return { status: 'done', result: { approvalId: approval.sys_id } };
+  },
+};

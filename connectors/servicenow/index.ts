@@ -1,0 +1,34 @@
+// ServiceNow connector: change_request and sysapproval_approver in from the hub's business rule and by
+// reconciliation; change requests, work notes, decisions and states out through the Table API.
+import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { comment } from './actions/comment.ts';
+import { openRecord } from './actions/open-record.ts';
+import { recordDecision } from './actions/record-decision.ts';
+import { syncState } from './actions/sync-state.ts';
+import { parseServiceNow } from './parse.ts';
+import { reconcileServiceNow } from './reconcile.ts';
+import { tablePath } from './table-api.ts';
+import { verifyServiceNow } from './verify.ts';
+
+export default defineConnector({
+  id: 'servicenow',
+  displayName: 'ServiceNow',
+  // Table API: Link header paging; 429 with Retry-After (seconds) and X-RateLimit-Reset (epoch seconds).
+  vendor: { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  webhook: {
+    verify: verifyServiceNow,
+    // Set by business-rule.js: "<table>:<sys_id>:<sys_mod_count>", the same on a resend of one update.
+    dedupeKey: (d: InboundDelivery) => d.headers['x-approval-hub-delivery'] ?? null,
+    eventName: (d: InboundDelivery) => d.headers['x-approval-hub-event'] ?? null,
+    secretHeaders: ['x-hub-signature-256', 'authorization'],
+  },
+  parse: parseServiceNow,
+  actions: [openRecord, comment, recordDecision, syncState],
+  reconcile: reconcileServiceNow,
+  async health(ctx) {
+    await ctx.http.request({ method: 'GET', path: tablePath('change_request'), query: { sysparm_limit: 1, sysparm_fields: 'sys_id' } });
+    return { ok: true, detail: 'Table API answered for change_request' };
+  },
+  mappingKinds: ['change_request', 'sysapproval_approver'],
+  readme: 'connectors/servicenow/README.md',
+});
