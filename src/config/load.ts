@@ -88,8 +88,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => {
-      const line = e.linePos?.[0]?.line ?? null;
-      const src = line === null ? '' : (text.split('\n')[line - 1] ?? '');
+      const line = lineCounter.linePos(e.pos[0]).line;
+      const src = text.split('\n')[line - 1] ?? '';
       const hint = src.includes('${') && src.includes('{ ')
         ? ' (inside { } write secret references in quotes: "${env:NAME}")'
         : '';

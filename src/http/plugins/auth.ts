@@ -30,8 +30,30 @@ export async function createToken(store: Store, input: { name: string; roles: Ro
   return { token, secret };
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** Declared roles; null for public routes (health, metrics, docs, webhooks: those verify signatures). */
+  roles: readonly Role[] | null;
+  /** Left out of the OpenAPI document (swagger-ui's own static routes). */
+  hidden: boolean;
+}
+
+const registries = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route of an app built by buildApp, with its roles: what the route × role test walks. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return registries.get(app) ?? [];
+}
+
 export function installAuth(app: FastifyInstance, deps: { store: Store }): void {
+  const routes: RegisteredRoute[] = [];
+  registries.set(app, routes);
   app.addHook('onRoute', (route) => {
+    const hidden = Boolean((route.schema as { hide?: boolean } | undefined)?.hide);
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: route.url, roles: route.config?.roles ?? null, hidden });
+    }
     if (!route.url.startsWith('/api/v1')) return;
     const roles = route.config?.roles;
     if (!Array.isArray(roles) || roles.length === 0) {
