@@ -362,7 +362,7 @@ for (const adapter of adapters) {
         if (active.has(key)) violations.push(`${key}#${n} started while ${active.get(key)} ran`);
         active.set(key, `${key}#${n}`);
         order.set(key, [...(order.get(key) ?? []), n]);
-        await sleep(Math.floor(Math.random() * 8));
+        await sleep(10 + Math.floor(Math.random() * 20));
         active.delete(key);
       };
       one.process('outbound', handler, { concurrency: 4 });

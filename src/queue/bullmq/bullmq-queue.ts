@@ -30,6 +30,8 @@ interface StoredJob {
   payload: unknown;
   maxAttempts: number;
   enqueuedAt: string;
+  /** Epoch ms before which the job must not run (its delayMs). */
+  notBefore: number;
 }
 
 type RedisClient = Awaited<ReturnType<BullQueue['getBackend']>['client']>;
@@ -125,6 +127,19 @@ class BullmqQueue implements Queue {
     await this.#redis.runCommand('approvalHubLeaveLine', [...this.#lineKeys(kind, key), jobId, key]);
   }
 
+  /** Takes a finished job out of its line and starts the next one now rather than at its next look
+   * (pollMs), unless the next one is itself delayed (delayMs). */
+  async #release(kind: JobKind, key: string, jobId: string): Promise<void> {
+    await this.#leaveLine(kind, key, jobId);
+    const [line] = this.#lineKeys(kind, key);
+    const [next] = await this.#redis.lrange(line!, 0, 0);
+    if (next === undefined) return;
+    const nextJob = await this.#queue(kind).getJob(next);
+    if (!nextJob || Date.now() < (nextJob.data as StoredJob).notBefore) return;
+    // It may have been picked up meanwhile; promote() then refuses, which is fine.
+    if ((await nextJob.getState()) === 'delayed') await nextJob.promote().catch(() => undefined);
+  }
+
   #assertOpen(): void {
     if (this.#closing) throw new Error('queue: the BullMQ queue is closed');
   }
@@ -145,7 +160,8 @@ class BullmqQueue implements Queue {
       }
     }
     if (job.key) await this.#joinLine(job.kind, job.key, jobId);
-    const data: StoredJob = { id, key: job.key, payload: JSON.parse(job.payloadJson) as unknown, maxAttempts: job.maxAttempts, enqueuedAt: new Date().toISOString() };
+    const now = Date.now();
+    const data: StoredJob = { id, key: job.key, payload: JSON.parse(job.payloadJson) as unknown, maxAttempts: job.maxAttempts, enqueuedAt: new Date(now).toISOString(), notBefore: now + job.delayMs };
     await q.add(job.kind, data, {
       jobId,
       delay: job.delayMs,
@@ -180,7 +196,7 @@ class BullmqQueue implements Queue {
     // re-runs the job, still at the head).
     worker.on('completed', (bj: BullJob) => {
       const data = bj.data as StoredJob;
-      if (data.key) this.#leaveLine(kind, data.key, bj.id!).catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: releasing the ordering key failed; the sweeper will'));
+      if (data.key) this.#release(kind, data.key, bj.id!).catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: releasing the ordering key failed; the sweeper will'));
     });
     this.#workers.set(kind, worker);
     const sweeper = setInterval(() => {
@@ -220,7 +236,7 @@ class BullmqQueue implements Queue {
       }
       if (outcome.action === 'dead') {
         this.#opts.log.warn({ kind, id: job.id, attempt: job.attempt, error: outcome.error }, 'queue: job dead-lettered');
-        if (data.key) await this.#leaveLine(kind, data.key, bj.id!);
+        if (data.key) await this.#release(kind, data.key, bj.id!);
         throw new UnrecoverableError(outcome.error);
       }
       throw err instanceof Error ? err : new Error(outcome.error); // BullMQ retries with backoffStrategy

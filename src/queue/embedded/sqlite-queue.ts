@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../../sdk/index.ts';
 import type { DeadLetter, Handler, Job, JobInput, JobKind, KindDepth, Queue } from '../port.ts';
 import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT,
   failed_at TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, run_at);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (kind, key, seq) WHERE key IS NOT NULL;
 `;
 
@@ -109,6 +109,8 @@ class EmbeddedQueue implements Queue {
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
   #closed: Promise<void> | null = null;
+  readonly #statements = new Map<string, StatementSync>();
+  #batch: { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning) {
     this.#db = db;
@@ -128,6 +130,51 @@ class EmbeddedQueue implements Queue {
     }
   }
 
+  #sql(text: string): StatementSync {
+    let stmt = this.#statements.get(text);
+    if (!stmt) {
+      stmt = this.#db.prepare(text);
+      this.#statements.set(text, stmt);
+    }
+    return stmt;
+  }
+
+  /** Group commit: writes requested in the same turn of the event loop share one transaction (one WAL
+   * commit), which is what makes a burst of webhooks cheap to enqueue. Each write still resolves only
+   * after its commit, and a failing write is rolled back alone (a savepoint each). */
+  #batched<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#batch.length === 0) setImmediate(() => this.#flush());
+      this.#batch.push({ work, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0) return;
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.#write(() => {
+        for (const op of batch) {
+          this.#db.exec('SAVEPOINT op');
+          try {
+            results.push({ ok: true, value: op.work() });
+            this.#db.exec('RELEASE op');
+          } catch (err) {
+            this.#db.exec('ROLLBACK TO op');
+            this.#db.exec('RELEASE op');
+            results.push({ ok: false, value: err });
+          }
+        }
+      });
+    } catch (err) {
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.value) : op.reject(results[i]!.value)));
+  }
+
   #assertOpen(): void {
     if (this.#closing) throw new Error('queue: the embedded queue is closed');
   }
@@ -136,22 +183,20 @@ class EmbeddedQueue implements Queue {
     this.#assertOpen();
     const job = checkJobInput(input);
     const id = job.id ?? randomUUID();
-    const added = this.#write(() => {
-      const existing = this.#db.prepare('SELECT state FROM jobs WHERE id = ?').get(id) as { state: Row['state'] } | undefined;
+    const added = await this.#batched(() => {
       // Dedupe while unfinished. A dead letter is finished: enqueueing its id again replaces it.
-      if (existing && existing.state !== 'dead') return false;
-      if (existing) this.#db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
-      this.#insert({ id, kind: job.kind, key: job.key, payload: job.payloadJson, maxAttempts: job.maxAttempts, runAt: Date.now() + job.delayMs, enqueuedAt: new Date().toISOString() });
-      return true;
+      if (job.id) this.#sql(`DELETE FROM jobs WHERE id = ? AND state = 'dead'`).run(id);
+      return this.#insert({ id, kind: job.kind, key: job.key, payload: job.payloadJson, maxAttempts: job.maxAttempts, runAt: Date.now() + job.delayMs, enqueuedAt: new Date().toISOString() });
     });
     if (added) this.#wake(job.kind);
     return id;
   }
 
-  #insert(j: { id: string; kind: JobKind; key: string | null; payload: string; maxAttempts: number; runAt: number; enqueuedAt: string }): void {
-    this.#db
-      .prepare(`INSERT INTO jobs (id, kind, key, payload, state, attempt, max_attempts, run_at, enqueued_at) VALUES (?, ?, ?, ?, 'waiting', 0, ?, ?, ?)`)
+  /** Returns false when an unfinished job with that id exists (nothing is added). */
+  #insert(j: { id: string; kind: JobKind; key: string | null; payload: string; maxAttempts: number; runAt: number; enqueuedAt: string }): boolean {
+    const r = this.#sql(`INSERT INTO jobs (id, kind, key, payload, state, attempt, max_attempts, run_at, enqueued_at) VALUES (?, ?, ?, ?, 'waiting', 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
       .run(j.id, j.kind, j.key, j.payload, j.maxAttempts, j.runAt, j.enqueuedAt);
+    return Number(r.changes) === 1;
   }
 
   process<P>(kind: JobKind, handler: Handler<P>, opts?: { concurrency?: number }): void {
@@ -211,11 +256,10 @@ class EmbeddedQueue implements Queue {
     const token = randomUUID();
     return this.#write(() => {
       // A job whose lease expired after its last allowed attempt (its worker keeps dying) is dead.
-      this.#db
-        .prepare(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
+      this.#sql(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
                   WHERE kind = ? AND state = 'running' AND lease_until < ? AND attempt >= max_attempts`)
         .run(new Date(now).toISOString(), kind, now);
-      const rows = this.#db.prepare(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit } as Record<string, SQLInputValue>) as unknown as Row[];
+      const rows = this.#sql(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit } as Record<string, SQLInputValue>) as unknown as Row[];
       return rows.sort((a, b) => a.seq - b.seq);
     });
   }
@@ -234,19 +278,17 @@ class EmbeddedQueue implements Queue {
     const done = (async () => {
       try {
         await Promise.resolve().then(() => c.handler(job)); // a handler that throws synchronously is a failed job too
-        this.#finish(row.seq, token, () => this.#db.prepare('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token));
+        await this.#finish(row.seq, token, () => this.#sql('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token));
       } catch (err) {
         const outcome = decideFailure(err, row.attempt, row.max_attempts, this.#tuning);
         if (outcome.action === 'dead') this.#log.warn({ kind: job.kind, id: job.id, attempt: job.attempt, error: outcome.error }, 'queue: job dead-lettered');
-        this.#finish(row.seq, token, () => {
+        await this.#finish(row.seq, token, () => {
           if (outcome.action === 'dead') {
-            return this.#db
-              .prepare(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
+            return this.#sql(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
               .run(outcome.error, new Date().toISOString(), row.seq, token);
           }
           const spent = outcome.action === 'later' ? 1 : 0; // a RetryLaterError does not use up the attempt
-          return this.#db
-            .prepare(`UPDATE jobs SET state = 'waiting', attempt = attempt - ?, run_at = ?, error = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
+          return this.#sql(`UPDATE jobs SET state = 'waiting', attempt = attempt - ?, run_at = ?, error = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
             .run(spent, Date.now() + outcome.delayMs, outcome.error, row.seq, token);
         });
       } finally {
@@ -257,9 +299,9 @@ class EmbeddedQueue implements Queue {
     c.running.set(row.seq, { token, done });
   }
 
-  #finish(seq: number, token: string, change: () => { changes: number | bigint }): void {
+  async #finish(seq: number, token: string, change: () => { changes: number | bigint }): Promise<void> {
     try {
-      const r = this.#write(change);
+      const r = await this.#batched(change);
       if (Number(r.changes) === 0) this.#log.warn({ seq }, 'queue: a job outlived its lease and was taken over by another worker; its result here is dropped');
     } catch (err) {
       // The lease will expire and the job runs again: at-least-once, never lost.
@@ -273,7 +315,7 @@ class EmbeddedQueue implements Queue {
     if (leases.length === 0) return;
     try {
       this.#write(() => {
-        const stmt = this.#db.prepare('UPDATE jobs SET lease_until = ? WHERE seq = ? AND lease_token = ?');
+        const stmt = this.#sql('UPDATE jobs SET lease_until = ? WHERE seq = ? AND lease_token = ?');
         for (const l of leases) stmt.run(until, l.seq, l.token);
       });
     } catch (err) {
@@ -283,7 +325,7 @@ class EmbeddedQueue implements Queue {
 
   async depth(): Promise<Record<JobKind, KindDepth>> {
     const out = emptyDepth();
-    const rows = this.#db.prepare('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
+    const rows = this.#sql('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
     for (const r of rows) {
       const d = out[r.kind];
       if (d) d[r.state] = Number(r.n);
@@ -294,8 +336,8 @@ class EmbeddedQueue implements Queue {
   async deadLetters(kind?: JobKind): Promise<DeadLetter[]> {
     if (kind !== undefined) checkKind(kind);
     const rows = (kind
-      ? this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' AND kind = ? ORDER BY seq`).all(kind)
-      : this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all()) as unknown as Row[];
+      ? this.#sql(`SELECT * FROM jobs WHERE state = 'dead' AND kind = ? ORDER BY seq`).all(kind)
+      : this.#sql(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all()) as unknown as Row[];
     return rows.map((r) => ({
       id: r.id,
       kind: r.kind,
@@ -310,13 +352,13 @@ class EmbeddedQueue implements Queue {
   async replay(ids?: string[]): Promise<number> {
     this.#assertOpen();
     const replayed = this.#write(() => {
-      const dead = this.#db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all() as unknown as Row[];
+      const dead = this.#sql(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY seq`).all() as unknown as Row[];
       const wanted = ids ? new Set(ids) : null;
       const chosen = dead.filter((r) => !wanted || wanted.has(r.id));
       for (const r of chosen) {
         // Delete and insert rather than update: the replayed job takes a new place at the end of its
         // key's order, behind jobs enqueued while it was dead.
-        this.#db.prepare('DELETE FROM jobs WHERE seq = ?').run(r.seq);
+        this.#sql('DELETE FROM jobs WHERE seq = ?').run(r.seq);
         this.#insert({ id: r.id, kind: r.kind, key: r.key, payload: r.payload, maxAttempts: r.max_attempts, runAt: Date.now(), enqueuedAt: r.enqueued_at });
       }
       return chosen;
@@ -327,7 +369,7 @@ class EmbeddedQueue implements Queue {
 
   async ping(): Promise<void> {
     this.#assertOpen();
-    this.#db.prepare('SELECT 1').get();
+    this.#sql('SELECT 1').get();
   }
 
   close(): Promise<void> {
@@ -337,6 +379,7 @@ class EmbeddedQueue implements Queue {
       // Graceful: running handlers finish (heartbeats keep their leases) and record their results.
       await Promise.all([...this.#consumers.values()].flatMap((c) => [...c.running.values()].map((r) => r.done)));
       if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#flush(); // enqueues accepted before close are committed, not dropped
       this.#db.close();
     })();
     return this.#closed;
