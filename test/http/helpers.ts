@@ -11,6 +11,7 @@ import { createToken } from '../../src/http/plugins/auth.ts';
 import { createLogger } from '../../src/log.ts';
 import { openQueue } from '../../src/queue/index.ts';
 import type { Queue } from '../../src/queue/port.ts';
+import { createPipeline } from '../../src/pipeline/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Role, Store } from '../../src/store/port.ts';
 
@@ -25,6 +26,10 @@ export interface TestHub {
   close: () => Promise<void>;
 }
 
+const repo = join(import.meta.dirname, '..', '..');
+/** The repository's policy and mappings, so the pipeline's routes have what they load. */
+export const repoFiles = `policy: ${join(repo, 'config', 'policy.yaml')}\nmappingsDir: ${join(repo, 'mappings')}\n`;
+
 export function writeConfig(yaml: string, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'hub-config-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
@@ -38,8 +43,10 @@ export async function testHub(opts: {
   env?: NodeJS.ProcessEnv;
   routes?: FastifyPluginAsync[];
   health?: () => Promise<Record<string, unknown>>;
+  /** Also mount the real pipeline's routes and health (every route the hub serves). */
+  pipeline?: boolean;
 } = {}): Promise<TestHub> {
-  const file = writeConfig(opts.yaml ?? 'store: "sqlite::memory:"\nserver: { bodyLimit: 4kb }\n');
+  const file = writeConfig(opts.yaml ?? `store: "sqlite::memory:"\nserver: { bodyLimit: 4kb }\n${repoFiles}`);
   const config = loadConfig({ file, env: opts.env ?? {} });
   let captured = '';
   const destination = new Writable({
@@ -51,7 +58,10 @@ export async function testHub(opts: {
   const log = createLogger({ level: 'debug', destination });
   const store = await openStore('sqlite::memory:');
   const queue = await openQueue('embedded', { sqlitePath: ':memory:' });
-  const app = await buildApp({ config, store, queue, log, routes: opts.routes, health: opts.health });
+  const pipeline = opts.pipeline ? createPipeline({ config, store, queue, log }) : null;
+  const routes = [...(opts.routes ?? []), ...(pipeline?.routes ?? [])];
+  const health = opts.health ?? (pipeline ? () => pipeline.health() : undefined);
+  const app = await buildApp({ config, store, queue, log, routes, health });
   let n = 0;
   return {
     app,
@@ -62,6 +72,7 @@ export async function testHub(opts: {
     token: async (roles, name) => (await createToken(store, { name: name ?? `t${++n}-${roles.join('-')}`, roles })).secret,
     close: async () => {
       await app.close();
+      await pipeline?.stop();
       await queue.close();
       await store.close();
     },

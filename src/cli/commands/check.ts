@@ -1,16 +1,18 @@
 // `approval-hub check`: everything the hub would refuse at start, found before a deploy — the config,
-// every mapping file, and the policy — printed as `file:line: reason`, exit 2 if anything is wrong.
-import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+// the connector each connection names, every mapping file, and the policy — printed as
+// `file:line: reason`, exit 2 if anything is wrong.
+import { relative } from 'node:path';
+import { connectorById, connectors, validateRegistry } from '../../../connectors/index.ts';
 import { ConfigError, formatProblem } from '../../config/load.ts';
-import { checkMappings, mappingFileFor } from '../../mapping/load.ts';
+import { checkMappings, loadConnectionMappings } from '../../mapping/load.ts';
+import { formatPolicyErrors, loadPolicy } from '../../policy-files/load.ts';
 import { config, configOption, EXIT, parse, type Io } from '../io.ts';
 
 export const checkUsage = `Usage:
   approval-hub check [--config FILE]
-      Validates hub.yaml (shape, secrets resolvable), every mapping under mappingsDir, the mapping files
-      each connection names, and the policy. Prints file:line: reason for each problem.
-      Exit codes: 0 all valid, 2 something is refused.`;
+      Validates hub.yaml (shape, secrets resolvable), that each connection's connector exists, every
+      mapping under mappingsDir and the ones each connection uses, and the policy.
+      Prints file:line: reason for each problem. Exit codes: 0 all valid, 2 something is refused.`;
 
 export async function checkCommand(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, configOption);
@@ -27,20 +29,29 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     return EXIT.usage;
   }
   const problems: string[] = [];
-  const rel = (f: string) => relative(process.cwd(), f) || f;
+  const rel = (f: string) => (f.startsWith('/') ? relative(process.cwd(), f) || f : f);
 
+  for (const p of validateRegistry(connectors)) problems.push(`connectors/index.ts: ${p}`);
   for (const e of await checkMappings(cfg.mappingsDir)) problems.push(`${rel(e.file)}:${e.line}: ${e.reason}`);
-  for (const c of cfg.connections) {
-    for (const kind of Object.keys(c.mappings)) {
-      const file = join(cfg.mappingsDir, mappingFileFor(c, kind));
-      if (!existsSync(file)) problems.push(`${rel(cfg.file)}: connections "${c.id}" mapping ${kind}: no such file ${rel(file)}`);
+  for (const [i, c] of cfg.connections.entries()) {
+    const connector = connectorById(c.connector);
+    if (!connector) {
+      problems.push(`${rel(cfg.file)}: connections[${i}].connector: "${c.connector}" is not a registered connector (known: ${connectors.map((x) => x.id).join(', ')})`);
+      continue;
     }
+    const loaded = await loadConnectionMappings(cfg.mappingsDir, c, connector.mappingKinds ?? []);
+    if (!loaded.ok) for (const e of loaded.errors) problems.push(`${rel(e.file)}:${e.line}: connection ${c.id}: ${e.reason}`);
   }
-  for (const p of problems) io.err(`${p}\n`);
-  if (problems.length > 0) {
-    io.err(`check: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  const policy = await loadPolicy(cfg.policy);
+  if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
+
+  // A mapping file can be reported twice (folder scan and the connection using it): once is enough.
+  const unique = [...new Set(problems)];
+  for (const p of unique) io.err(`${p}\n`);
+  if (unique.length > 0) {
+    io.err(`check: ${unique.length} problem${unique.length === 1 ? '' : 's'}\n`);
     return EXIT.usage;
   }
-  io.out(`check: ${rel(cfg.file)} OK (${cfg.connections.length} connection${cfg.connections.length === 1 ? '' : 's'}), mappings OK\n`);
+  io.out(`check: ${rel(cfg.file)} OK (${cfg.connections.length} connection${cfg.connections.length === 1 ? '' : 's'}), mappings OK, policy ${rel(cfg.policy)} OK\n`);
   return EXIT.ok;
 }

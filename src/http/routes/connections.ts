@@ -17,6 +17,7 @@ export function connectionRoutes(deps: { config: HubConfig; health?: () => Promi
             type: 'object',
             required: ['items'],
             properties: {
+              queue: { ...anyObject, description: 'Jobs waiting, running and dead per kind (all connections)' },
               items: {
                 type: 'array',
                 items: {
@@ -40,15 +41,18 @@ export function connectionRoutes(deps: { config: HubConfig; health?: () => Promi
       },
     }, async (request) => {
       let perConnection: Record<string, unknown> = {};
+      let queue: unknown;
       if (deps.health) {
         try {
           const h = await deps.health();
           if (typeof h.connections === 'object' && h.connections !== null) perConnection = h.connections as Record<string, unknown>;
+          queue = h.queue;
         } catch (err) {
           request.log.warn({ err }, 'pipeline health failed');
         }
       }
       return {
+        ...(typeof queue === 'object' && queue !== null ? { queue } : {}),
         items: deps.config.connections.map((c) => {
           const h = perConnection[c.id];
           return {
