@@ -6,6 +6,11 @@
 // the handler runs; if the process dies, the lease expires and any worker claims the job again
 // (at-least-once). Finishing a job is conditional on the token, so a worker that lost its lease cannot
 // delete or re-schedule a job that someone else now owns.
+//
+// Ordering per key: within a kind, only the earliest unfinished job of a key is "waiting" (claimable);
+// later ones are inserted as "held". When the head finishes (deleted) or is dead-lettered, the same
+// transaction promotes the next held job. So a claim never has to look at a key's backlog, and a
+// retrying head (waiting, run_at in the future) keeps everything behind it held.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,7 +27,7 @@ interface Row {
   kind: JobKind;
   key: string | null;
   payload: string;
-  state: 'waiting' | 'running' | 'dead';
+  state: 'held' | 'waiting' | 'running' | 'dead';
   attempt: number;
   max_attempts: number;
   run_at: number;
@@ -35,12 +40,12 @@ interface Row {
 
 const schema = `
 CREATE TABLE IF NOT EXISTS jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, -- enqueue order; ordering per key compares it
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, -- enqueue order: the next held job of a key is the lowest
   id TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL,
   key TEXT,
   payload TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('waiting', 'running', 'dead')),
+  state TEXT NOT NULL CHECK (state IN ('held', 'waiting', 'running', 'dead')),
   attempt INTEGER NOT NULL DEFAULT 0,  -- counted runs so far
   max_attempts INTEGER NOT NULL,
   run_at INTEGER NOT NULL,             -- epoch ms: not before (delay, backoff)
@@ -50,23 +55,17 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT,
   failed_at TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, run_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (kind, key, seq) WHERE key IS NOT NULL;
 `;
 
-// A job is claimable when it is due (or its lease expired: its worker died) and no earlier job with
-// the same key in the same kind is still waiting or running. Dead letters are not in the state list,
-// so a dead-lettered job releases its key. Completed jobs are deleted.
+// Due jobs, oldest due first. Held jobs and dead letters are not 'waiting', so they are never claimed.
 const claimSql = `
 UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = :until, lease_token = :token
 WHERE seq IN (
-  SELECT j.seq FROM jobs j
-  WHERE j.kind = :kind
-    AND ((j.state = 'waiting' AND j.run_at <= :now) OR (j.state = 'running' AND j.lease_until < :now))
-    AND (j.key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM jobs e
-      WHERE e.kind = j.kind AND e.key = j.key AND e.seq < j.seq AND e.state IN ('waiting', 'running')))
-  ORDER BY j.seq
+  SELECT seq FROM jobs
+  WHERE kind = :kind AND state = 'waiting' AND run_at <= :now
+  ORDER BY run_at, seq
   LIMIT :limit)
 RETURNING *`;
 
@@ -125,7 +124,11 @@ class EmbeddedQueue implements Queue {
       this.#db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.#db.exec('ROLLBACK');
+      try {
+        this.#db.exec('ROLLBACK');
+      } catch {
+        // SQLite already rolled back (e.g. after an I/O error); the original error is the one to report.
+      }
       throw err;
     }
   }
@@ -192,11 +195,22 @@ class EmbeddedQueue implements Queue {
     return id;
   }
 
-  /** Returns false when an unfinished job with that id exists (nothing is added). */
+  /** Returns false when an unfinished job with that id exists (nothing is added). A keyed job behind
+   * an unfinished one of the same key is held. */
   #insert(j: { id: string; kind: JobKind; key: string | null; payload: string; maxAttempts: number; runAt: number; enqueuedAt: string }): boolean {
-    const r = this.#sql(`INSERT INTO jobs (id, kind, key, payload, state, attempt, max_attempts, run_at, enqueued_at) VALUES (?, ?, ?, ?, 'waiting', 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
-      .run(j.id, j.kind, j.key, j.payload, j.maxAttempts, j.runAt, j.enqueuedAt);
+    const behind = j.key !== null && this.#sql(`SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND state IN ('held', 'waiting', 'running') LIMIT 1`).get(j.kind, j.key) !== undefined;
+    const r = this.#sql(`INSERT INTO jobs (id, kind, key, payload, state, attempt, max_attempts, run_at, enqueued_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+      .run(j.id, j.kind, j.key, j.payload, behind ? 'held' : 'waiting', j.maxAttempts, j.runAt, j.enqueuedAt);
     return Number(r.changes) === 1;
+  }
+
+  /** After a key's head finished or died: the next held job of that key becomes waiting. */
+  #advance(kind: JobKind, key: string | null): void {
+    if (key === null) return;
+    this.#sql(`UPDATE jobs SET state = 'waiting'
+               WHERE seq = (SELECT seq FROM jobs WHERE kind = ? AND key = ? AND state = 'held' ORDER BY seq LIMIT 1)
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND state IN ('waiting', 'running'))`)
+      .run(kind, key, kind, key);
   }
 
   process<P>(kind: JobKind, handler: Handler<P>, opts?: { concurrency?: number }): void {
@@ -255,10 +269,12 @@ class EmbeddedQueue implements Queue {
     const now = Date.now();
     const token = randomUUID();
     return this.#write(() => {
-      // A job whose lease expired after its last allowed attempt (its worker keeps dying) is dead.
-      this.#sql(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
-                  WHERE kind = ? AND state = 'running' AND lease_until < ? AND attempt >= max_attempts`)
-        .run(new Date(now).toISOString(), kind, now);
+      // A job whose lease expired (its worker died) is due again; after its last allowed attempt it is dead.
+      const died = this.#sql(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
+                  WHERE kind = ? AND state = 'running' AND lease_until < ? AND attempt >= max_attempts RETURNING key`)
+        .all(new Date(now).toISOString(), kind, now) as { key: string | null }[];
+      for (const d of died) this.#advance(kind, d.key);
+      this.#sql(`UPDATE jobs SET state = 'waiting', lease_until = NULL, lease_token = NULL WHERE kind = ? AND state = 'running' AND lease_until < ?`).run(kind, now);
       const rows = this.#sql(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit } as Record<string, SQLInputValue>) as unknown as Row[];
       return rows.sort((a, b) => a.seq - b.seq);
     });
@@ -278,14 +294,20 @@ class EmbeddedQueue implements Queue {
     const done = (async () => {
       try {
         await Promise.resolve().then(() => c.handler(job)); // a handler that throws synchronously is a failed job too
-        await this.#finish(row.seq, token, () => this.#sql('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token));
+        await this.#finish(row.seq, token, () => {
+          const r = this.#sql('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token);
+          if (Number(r.changes) === 1) this.#advance(row.kind, row.key);
+          return r;
+        });
       } catch (err) {
         const outcome = decideFailure(err, row.attempt, row.max_attempts, this.#tuning);
         if (outcome.action === 'dead') this.#log.warn({ kind: job.kind, id: job.id, attempt: job.attempt, error: outcome.error }, 'queue: job dead-lettered');
         await this.#finish(row.seq, token, () => {
           if (outcome.action === 'dead') {
-            return this.#sql(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
+            const r = this.#sql(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
               .run(outcome.error, new Date().toISOString(), row.seq, token);
+            if (Number(r.changes) === 1) this.#advance(row.kind, row.key); // a dead letter releases its key
+            return r;
           }
           const spent = outcome.action === 'later' ? 1 : 0; // a RetryLaterError does not use up the attempt
           return this.#sql(`UPDATE jobs SET state = 'waiting', attempt = attempt - ?, run_at = ?, error = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
@@ -328,7 +350,7 @@ class EmbeddedQueue implements Queue {
     const rows = this.#sql('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
     for (const r of rows) {
       const d = out[r.kind];
-      if (d) d[r.state] = Number(r.n);
+      if (d) d[r.state === 'held' ? 'waiting' : r.state] += Number(r.n);
     }
     return out;
   }
