@@ -9,17 +9,18 @@ export interface OpenStoreOptions {
 }
 
 /**
- * "sqlite:<path>" (folder created; "sqlite::memory:" for tests) or "mongodb://…" / "mongodb+srv://…"
+ * "sqlite:<path>[?synchronous=normal]" (folder created; "sqlite::memory:" for tests) or "mongodb://…" / "mongodb+srv://…"
  * (the database is the URL's path, default "approval-hub"). Runs `migrate()` before returning.
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   let store: Store;
   if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length);
+    const [path, query] = url.slice('sqlite:'.length).split('?', 2) as [string, string | undefined];
     if (!path) throw new StoreInputError('store: "sqlite:" needs a file path, e.g. sqlite:./data/hub.db');
+    const synchronous = sqliteSynchronous(query);
     // Loaded on demand so a MongoDB deployment never opens SQLite, and vice versa.
     const { openSqliteStore } = await import('./sqlite/index.ts');
-    store = openSqliteStore(path, { now: opts.now });
+    store = openSqliteStore(path, { now: opts.now, synchronous });
   } else if (url.startsWith('mongodb://') || url.startsWith('mongodb+srv://')) {
     const { openMongoStore } = await import('./mongo/index.ts');
     store = await openMongoStore(url, { now: opts.now });
@@ -34,6 +35,17 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   }
   opts.log?.info({ store: store.kind }, 'store ready');
   return store;
+}
+
+/** "sqlite:<path>?synchronous=normal" trades power-loss durability for ~10× faster commits. */
+function sqliteSynchronous(query: string | undefined): 'full' | 'normal' {
+  const params = new URLSearchParams(query ?? '');
+  for (const key of params.keys()) {
+    if (key !== 'synchronous') throw new StoreInputError(`store: unknown sqlite option "${key}" (known: synchronous=full|normal)`);
+  }
+  const value = params.get('synchronous') ?? 'full';
+  if (value !== 'full' && value !== 'normal') throw new StoreInputError(`store: synchronous must be full or normal, got "${value}"`);
+  return value;
 }
 
 /** Store URLs may carry a password; never echo it. */

@@ -3,6 +3,9 @@
 // processes would.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifyChain } from '../../src/audit/chain.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -440,6 +443,20 @@ describe('openStore', () => {
     await assert.rejects(openStore('postgres://admin:s3cret@db/hub'), (err: Error) =>
       err instanceof StoreInputError && /neither sqlite:<path> nor mongodb/.test(err.message) && !err.message.includes('s3cret'));
     await assert.rejects(openStore('sqlite:'), /needs a file path/);
+  });
+
+  test('sqlite accepts synchronous=normal and refuses unknown options', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-store-opts-'));
+    try {
+      const s = await openStore(`sqlite:${join(dir, 'nested', 'hub.db')}?synchronous=normal`);
+      await s.cursors.set('github', 'deliveries', 'x');
+      assert.equal(await s.cursors.get('github', 'deliveries'), 'x');
+      await s.close();
+      await assert.rejects(openStore(`sqlite:${join(dir, 'hub.db')}?synchronous=off`), /synchronous must be full or normal, got "off"/);
+      await assert.rejects(openStore(`sqlite:${join(dir, 'hub.db')}?journal=memory`), /unknown sqlite option "journal"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('sqlite::memory: opens an empty private store', async () => {

@@ -8,6 +8,13 @@ const toTransition = (r: Record<string, unknown>): Transition => ({
   rationale: strOrNull(r.rationale), correlation: strOrNull(r.correlation), prevHash: str(r.prev_hash), hash: str(r.hash),
 });
 
+const columns = 'seq, change_id, action, actor, source_tool, at, before, after, rationale, correlation, prev_hash, hash';
+const fromArray = (r: unknown[]): Transition => ({
+  seq: Number(r[0]), changeId: strOrNull(r[1]), action: str(r[2]), actor: str(r[3]), sourceTool: str(r[4]), at: str(r[5]),
+  before: fromJson<Json>(r[6]), after: fromJson<Json>(r[7]), rationale: strOrNull(r[8]), correlation: strOrNull(r[9]),
+  prevHash: str(r[10]), hash: str(r[11]),
+});
+
 /** Rows per read while scanning: big enough that verify is bound by hashing, small enough to stream. */
 const SCAN_BATCH = 5000;
 
@@ -16,7 +23,10 @@ export function sqliteAudit(db: Db): AuditStore {
   const insertStmt = db.sql.prepare(`INSERT INTO transitions
     (seq, change_id, action, actor, source_tool, at, before, after, rationale, correlation, prev_hash, hash)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const batchStmt = db.sql.prepare('SELECT * FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?');
+  // Rows as arrays, in the order of `columns`: about twice as fast to read as row objects, which
+  // matters when verify streams a million entries.
+  const batchStmt = db.sql.prepare(`SELECT ${columns} FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`);
+  batchStmt.setReturnArrays(true);
   return {
     async append(entry) {
       // BEGIN IMMEDIATE holds the file's write lock from reading the head to inserting the next entry,
@@ -31,10 +41,10 @@ export function sqliteAudit(db: Db): AuditStore {
     async *scan(afterSeq = 0) {
       let after = afterSeq;
       for (;;) {
-        const rows = batchStmt.all(after, SCAN_BATCH);
-        for (const r of rows) yield toTransition(r);
+        const rows = batchStmt.all(after, SCAN_BATCH) as unknown as unknown[][];
+        for (const r of rows) yield fromArray(r);
         if (rows.length < SCAN_BATCH) return;
-        after = Number(rows[rows.length - 1]!.seq);
+        after = Number(rows[rows.length - 1]![0]);
       }
     },
     async listForChange(changeId) {

@@ -18,6 +18,8 @@ export interface SqliteOptions {
   now?: () => Date;
   /** How long a writer waits for another process's write lock before failing (ms). */
   busyTimeoutMs?: number;
+  /** 'full' (default): each commit survives power loss. 'normal': survives a killed process only. */
+  synchronous?: 'full' | 'normal';
 }
 
 /** Opens (creating the folder and file if needed) the SQLite store at `path` (":memory:" for tests).
@@ -25,11 +27,13 @@ export interface SqliteOptions {
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sql = new DatabaseSync(path);
-  // WAL lets readers run while one process writes; synchronous=FULL makes every COMMIT durable on
-  // return ("stored before 202"), which is why ingest batches deliveries with insertMany.
+  // WAL lets readers run while one process writes. synchronous=FULL (the default) makes every COMMIT
+  // durable on return, power loss included ("stored before 202"); it costs an fsync per commit,
+  // which is why ingest batches deliveries with insertMany. NORMAL skips that fsync: still safe
+  // when the process is killed, but the last commits can be lost if the machine loses power.
   sql.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   sql.exec('PRAGMA journal_mode = WAL');
-  sql.exec('PRAGMA synchronous = FULL');
+  sql.exec(`PRAGMA synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   sql.exec('PRAGMA foreign_keys = ON');
   const db = makeDb(sql, opts.now ?? (() => new Date()));
   let migrated = false;

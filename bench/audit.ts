@@ -1,0 +1,109 @@
+// Audit log speed on the embedded store (SQLite file):
+// - append rate through the store's `append`, one after another (each is its own BEGIN IMMEDIATE
+//   transaction with an fsync, the worst case);
+// - verify time of a 1 M-entry chain through `scan` + `verifyChain` (the product promise: < 30 s);
+// - export time of the same chain.
+// The 1 M entries are NOT written through `append` (that would take as long as the append rate says):
+// they are sealed with the same `sealEntry` and inserted in large transactions straight into the
+// transitions table. The chain is the same; only the write path is faster.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { GENESIS_HASH, sealEntry, verifyChain } from '../src/audit/chain.ts';
+import { exportAudit } from '../src/audit/export.ts';
+import { openStore } from '../src/store/index.ts';
+import type { TransitionInput } from '../src/store/port.ts';
+
+const ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
+const APPENDS = Number(process.env.BENCH_AUDIT_APPENDS ?? 2_000);
+
+const entry = (i: number): TransitionInput => ({
+  changeId: `CHG${String(30000 + (i % 5000)).padStart(7, '0')}`,
+  action: i % 3 ? 'decision' : 'state',
+  actor: i % 2 ? 'alice@example.com' : 'github-app',
+  sourceTool: i % 4 ? 'hub' : 'servicenow',
+  at: new Date(Date.UTC(2026, 6, 1) + i * 1000).toISOString(),
+  before: { state: 'pending-approval', step: 'cab' },
+  after: { state: 'approved', step: 'cab', decision: { outcome: 'approve', by: 'alice@example.com' } },
+  rationale: i % 10 ? null : 'risk accepted by change manager',
+  correlation: `dlv-${i}`,
+});
+
+const secs = (ms: number) => Math.round(ms) / 1000;
+
+async function appendRate(dir: string, synchronous: 'full' | 'normal'): Promise<Record<string, number | string>> {
+  const store = await openStore(`sqlite:${join(dir, `append-${synchronous}.db`)}?synchronous=${synchronous}`);
+  try {
+    const t = performance.now();
+    for (let i = 0; i < APPENDS; i++) await store.audit.append(entry(i));
+    const ms = performance.now() - t;
+    return { appends: APPENDS, seconds: secs(ms), 'appends/s': Math.round(APPENDS / (ms / 1000)), 'ms/append': Math.round((ms / APPENDS) * 1000) / 1000 };
+  } finally {
+    await store.close();
+  }
+}
+
+async function verifyMillion(dir: string): Promise<Record<string, number | string>> {
+  const file = join(dir, 'verify.db');
+  const url = `sqlite:${file}`;
+  await (await openStore(url)).close(); // creates the schema
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;');
+  const insert = db.prepare('INSERT INTO transitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  let buildMs = performance.now();
+  let prevHash = GENESIS_HASH;
+  const BATCH = 50_000;
+  for (let start = 1; start <= ENTRIES; start += BATCH) {
+    db.exec('BEGIN');
+    for (let seq = start; seq < start + BATCH && seq <= ENTRIES; seq++) {
+      const t = sealEntry(seq, prevHash, entry(seq));
+      insert.run(t.seq, t.changeId, t.action, t.actor, t.sourceTool, t.at, JSON.stringify(t.before), JSON.stringify(t.after), t.rationale, t.correlation, t.prevHash, t.hash);
+      prevHash = t.hash;
+    }
+    db.exec('COMMIT');
+  }
+  db.close();
+  buildMs = performance.now() - buildMs;
+
+  const store = await openStore(url);
+  try {
+    let t = performance.now();
+    const report = await verifyChain(store.audit.scan());
+    const verifyMs = performance.now() - t;
+    if (!report.ok || report.checked !== ENTRIES) throw new Error(`bench chain did not verify: ${JSON.stringify(report.problems.slice(0, 3))}`);
+    t = performance.now();
+    const exported = await exportAudit(store.audit, join(dir, 'audit.jsonl'));
+    const exportMs = performance.now() - t;
+    return {
+      entries: ENTRIES,
+      'build seconds (bulk insert, not append)': secs(buildMs),
+      'verify seconds': secs(verifyMs),
+      'verified entries/s': Math.round(ENTRIES / (verifyMs / 1000)),
+      'verify under 30 s': verifyMs < 30_000 ? 'yes' : 'NO',
+      'export seconds': secs(exportMs),
+      'export MB': Math.round(statSync(join(dir, 'audit.jsonl')).size / 1e6),
+      'db MB': Math.round(statSync(file).size / 1e6),
+      'export checkpoint seq': exported.seq,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+export async function benchAudit(): Promise<{ name: string; figures: Record<string, number | string> }[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-bench-audit-'));
+  try {
+    return [
+      { name: 'audit: append (SQLite synchronous=full, the default: an fsync per append)', figures: await appendRate(dir, 'full') },
+      { name: 'audit: append (SQLite synchronous=normal: survives kill -9, not power loss)', figures: await appendRate(dir, 'normal') },
+      { name: `audit: verify and export ${ENTRIES} entries (SQLite)`, figures: await verifyMillion(dir) },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchAudit()) process.stdout.write(`${r.name}\n${JSON.stringify(r.figures, null, 2)}\n`);
+}
