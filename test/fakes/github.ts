@@ -1,0 +1,459 @@
+// Fake GitHub API for a GitHub App: installation tokens from an RS256 app JWT, the custom deployment
+// protection rule callback, the pre-approval reads (reviews, check runs, combined status, code scanning
+// alerts), webhook deliveries and redelivery, with GitHub's error bodies, x-ratelimit-* headers and Link
+// paging (`; rel="next"`, with a space). A helper signs and sends deployment_protection_rule webhooks
+// whose deployment_callback_url points back at this fake.
+import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { bearerToken, deliver, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse } from './fake-server.ts';
+
+const DOCS = 'https://docs.github.com/rest';
+const ghError = (status: number, message: string) => ({ message, documentation_url: DOCS, status: String(status) });
+
+export interface FakeGitHubOptions {
+  appId?: number;
+  /** PEM of the app's private key; default: a fresh RSA key (see `privateKey`). */
+  privateKey?: string;
+  installations?: { id: number; account: string; repositories: string[] }[];
+  now?: () => number;
+}
+
+export interface GateDecision {
+  owner: string;
+  repo: string;
+  runId: number;
+  environment_name: string;
+  state: 'approved' | 'rejected' | null;
+  comment: string | null;
+  installationId: number;
+  at: number;
+}
+
+export interface Review {
+  id: number;
+  user: { login: string; id: number; type: 'User' };
+  body: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
+  commit_id: string;
+  submitted_at: string;
+}
+export interface CheckRun {
+  id: number;
+  name: string;
+  head_sha: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped' | 'timed_out' | 'action_required' | null;
+}
+export interface CodeScanningAlert {
+  number: number;
+  state: 'open' | 'dismissed' | 'fixed';
+  rule: { id: string; severity: 'none' | 'note' | 'warning' | 'error'; security_severity_level: 'low' | 'medium' | 'high' | 'critical' | null; description: string };
+  most_recent_instance: { ref: string; state: string };
+  created_at: string;
+  html_url: string;
+}
+
+interface Delivery {
+  id: number;
+  guid: string;
+  delivered_at: string;
+  redelivery: boolean;
+  duration: number;
+  status: string;
+  status_code: number;
+  event: string;
+  action: string | null;
+  installation_id: number | null;
+  repository_id: number | null;
+  url: string;
+  request: { headers: Record<string, string>; payload: unknown };
+  response: { headers: Record<string, string>; payload: string };
+}
+
+export interface FakeGitHub extends FakeBase {
+  appId: number;
+  /** PEM (PKCS#1, as GitHub hands it out) for the hub's github-app connection. */
+  privateKey: string;
+  installations: { id: number; account: string; repositories: string[] }[];
+  /** Issued installation tokens → installation id. */
+  tokens: Map<string, { installationId: number; expiresAt: number }>;
+  /** Every deployment_protection_rule callback the hub made, in order. */
+  decisions: GateDecision[];
+  /** Gates waiting for the app, by "owner/repo/runId". */
+  gates: Map<string, { environment: string; state: 'pending' | 'approved' | 'rejected'; installationId: number }>;
+  deliveries: Delivery[];
+  addReview(repo: string, pull: number, review: Partial<Review> & { login: string; state: Review['state'] }): Review;
+  addCheckRun(repo: string, ref: string, run: Partial<CheckRun> & { name: string; status: CheckRun['status'] }): CheckRun;
+  addStatus(repo: string, ref: string, status: { context: string; state: 'success' | 'pending' | 'failure' | 'error'; description?: string }): void;
+  addCodeScanningAlert(repo: string, alert: Partial<CodeScanningAlert> & { severity: CodeScanningAlert['rule']['security_severity_level'] }): CodeScanningAlert;
+  /** Signs (X-Hub-Signature-256) and posts a deployment_protection_rule "requested" webhook to `url`,
+   * and opens the gate the hub is expected to answer. */
+  sendDeploymentProtectionRule(
+    url: string,
+    opts: { secret: string; repo?: string; runId?: number; environment?: string; sha?: string; ref?: string; event?: string; installationId?: number },
+  ): Promise<{ status: number; body: string; guid: string; payload: Record<string, unknown> }>;
+  /** Answers the next `n` calls with a secondary rate limit (403 + retry-after). */
+  secondaryRateLimitNext(n: number, retryAfterSeconds: number): void;
+}
+
+function b64urlJson(part: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** Verifies an app JWT the way GitHub does: RS256, signed by the app key, iss = app id, exp ≤ 10 min ahead. */
+function checkAppJwt(token: string | null, publicKey: KeyObject, appId: number, nowSec: number): string | null {
+  if (!token) return 'A JSON web token could not be decoded';
+  const parts = token.split('.');
+  if (parts.length !== 3) return 'A JSON web token could not be decoded';
+  const header = b64urlJson(parts[0]!);
+  const claims = b64urlJson(parts[1]!);
+  if (!header || !claims) return 'A JSON web token could not be decoded';
+  if (header.alg !== 'RS256') return `'alg' must be RS256, got ${String(header.alg)}`;
+  const ok = verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2]!, 'base64url'));
+  if (!ok) return 'A JSON web token could not be decoded';
+  if (String(claims.iss) !== String(appId)) return `'Issuer' claim ('iss') must be an Integer of the app id ${appId}`;
+  const exp = Number(claims.exp);
+  const iat = Number(claims.iat);
+  if (!Number.isFinite(exp) || exp <= nowSec) return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
+  if (exp > nowSec + 600 || (Number.isFinite(iat) && exp - iat > 660)) return "'Expiration time' claim ('exp') is too far in the future";
+  if (Number.isFinite(iat) && iat > nowSec + 60) return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
+  return null;
+}
+
+export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<FakeGitHub> {
+  const now = opts.now ?? Date.now;
+  const appId = opts.appId ?? 424242;
+  let privateKey = opts.privateKey;
+  if (!privateKey) {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    privateKey = pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  }
+  const publicKey = createPublicKey(privateKey);
+  const installations = opts.installations ?? [{ id: 1001, account: 'acme', repositories: ['acme/payments-api'] }];
+  const tokens = new Map<string, { installationId: number; expiresAt: number }>();
+  const decisions: GateDecision[] = [];
+  const gates = new Map<string, { environment: string; state: 'pending' | 'approved' | 'rejected'; installationId: number }>();
+  const reviews = new Map<string, Review[]>();
+  const checkRuns = new Map<string, CheckRun[]>();
+  const statuses = new Map<string, { context: string; state: string; description: string | null; created_at: string; updated_at: string }[]>();
+  const alerts = new Map<string, CodeScanningAlert[]>();
+  const deliveries: Delivery[] = [];
+  let remaining = 5000;
+  let nextId = 1;
+  let baseUrl = '';
+  const iso = () => new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+  /** GitHub list paging: per_page (≤100, default 30) and page, with a Link header. */
+  function paged<T>(req: FakeRequest, items: T[], wrap?: (page: T[]) => unknown): FakeResponse {
+    const perPage = Math.min(100, Math.max(1, Number(req.query.get('per_page') ?? 30)));
+    const page = Math.max(1, Number(req.query.get('page') ?? 1));
+    const last = Math.max(1, Math.ceil(items.length / perPage));
+    const slice = items.slice((page - 1) * perPage, page * perPage);
+    const link = (p: number, rel: string) => {
+      const q = new URLSearchParams(req.query);
+      q.set('per_page', String(perPage));
+      q.set('page', String(p));
+      return `<${baseUrl}${req.path}?${q.toString()}>; rel="${rel}"`;
+    };
+    const links: string[] = [];
+    if (page > 1) links.push(link(page - 1, 'prev'));
+    if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
+    if (page > 1) links.push(link(1, 'first'));
+    return { status: 200, headers: links.length ? { Link: links.join(', ') } : {}, body: wrap ? wrap(slice) : slice };
+  }
+
+  /** The installation token's installation must include the repository, or GitHub answers 404. */
+  function repoAccess(req: FakeRequest): FakeResponse | number {
+    const full = `${req.params.owner}/${req.params.repo}`;
+    const inst = installations.find((i) => String(i.id) === req.caller?.replace(/^installation:/, ''));
+    if (!inst) return { status: 403, body: ghError(403, 'This endpoint requires an installation access token') };
+    if (!inst.repositories.includes(full)) return { status: 404, body: ghError(404, 'Not Found') };
+    return inst.id;
+  }
+  const requireApp = (req: FakeRequest): FakeResponse | null =>
+    req.caller === 'app' ? null : { status: 401, body: ghError(401, 'A JSON web token could not be decoded') };
+
+  const router = new Router()
+    .on('POST', '/app/installations/:id/access_tokens', (req) => {
+      const bad = requireApp(req);
+      if (bad) return bad;
+      const inst = installations.find((i) => String(i.id) === req.params.id);
+      if (!inst) return { status: 404, body: ghError(404, 'Not Found') };
+      const token = `ghs_${randomBytes(18).toString('base64url')}`;
+      const expiresAt = now() + 3600_000;
+      tokens.set(token, { installationId: inst.id, expiresAt });
+      return {
+        status: 201,
+        body: {
+          token,
+          expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          permissions: { actions: 'read', checks: 'read', deployments: 'write', pull_requests: 'read', statuses: 'read', security_events: 'read' },
+          repository_selection: 'selected',
+        },
+      };
+    })
+    .on('POST', '/repos/:owner/:repo/actions/runs/:runId/deployment_protection_rule', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      const body = req.body as { environment_name?: unknown; state?: unknown; comment?: unknown } | null;
+      if (!body || typeof body !== 'object') return { status: 400, body: ghError(400, 'Problems parsing JSON') };
+      if (typeof body.environment_name !== 'string' || !body.environment_name) {
+        return { status: 422, body: ghError(422, 'Invalid request.\n\n"environment_name" wasn\'t supplied.') };
+      }
+      if (body.state !== undefined && body.state !== 'approved' && body.state !== 'rejected') {
+        return { status: 422, body: ghError(422, `Invalid request.\n\n${JSON.stringify(body.state)} is not a member of ["approved", "rejected"].`) };
+      }
+      if (body.comment !== undefined && typeof body.comment !== 'string') return { status: 422, body: ghError(422, 'Invalid request.\n\n"comment" must be a string.') };
+      const key = `${req.params.owner}/${req.params.repo}/${req.params.runId}`;
+      const gate = gates.get(key);
+      // Only the app that owns the rule, for a run waiting on that environment, may answer.
+      if (!gate || gate.environment !== body.environment_name) return { status: 404, body: ghError(404, 'Not Found') };
+      if (gate.installationId !== access) return { status: 403, body: ghError(403, 'Resource not accessible by integration') };
+      if (body.state && gate.state !== 'pending') {
+        return { status: 422, body: ghError(422, `Deployment protection rule for environment ${gate.environment} has already been ${gate.state}`) };
+      }
+      if (body.state) gate.state = body.state as 'approved' | 'rejected';
+      decisions.push({
+        owner: req.params.owner!,
+        repo: req.params.repo!,
+        runId: Number(req.params.runId),
+        environment_name: body.environment_name,
+        state: (body.state as 'approved' | 'rejected' | undefined) ?? null,
+        comment: (body.comment as string | undefined) ?? null,
+        installationId: access,
+        at: now(),
+      });
+      return { status: 204 };
+    })
+    .on('GET', '/repos/:owner/:repo/pulls/:pull/reviews', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      return paged(req, reviews.get(`${req.params.owner}/${req.params.repo}#${req.params.pull}`) ?? []);
+    })
+    .on('GET', '/repos/:owner/:repo/commits/:ref/check-runs', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      let runs = checkRuns.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
+      const name = req.query.get('check_name');
+      const status = req.query.get('status');
+      if (name) runs = runs.filter((r) => r.name === name);
+      if (status) runs = runs.filter((r) => r.status === status);
+      const all = runs;
+      return paged(req, all, (page) => ({ total_count: all.length, check_runs: page }));
+    })
+    .on('GET', '/repos/:owner/:repo/commits/:ref/status', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      const list = statuses.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
+      // Latest status per context; combined: failure if any failure/error, pending if any pending or none.
+      const latest = new Map<string, (typeof list)[number]>();
+      for (const s of list) latest.set(s.context, s);
+      const states = [...latest.values()].map((s) => s.state);
+      const state = states.some((s) => s === 'failure' || s === 'error') ? 'failure' : states.length === 0 || states.includes('pending') ? 'pending' : 'success';
+      return {
+        status: 200,
+        body: { state, sha: req.params.ref, total_count: latest.size, statuses: [...latest.values()].reverse(), repository: { full_name: `${req.params.owner}/${req.params.repo}` } },
+      };
+    })
+    .on('GET', '/repos/:owner/:repo/code-scanning/alerts', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      let list = alerts.get(`${req.params.owner}/${req.params.repo}`) ?? [];
+      const state = req.query.get('state');
+      const ref = req.query.get('ref');
+      const severity = req.query.get('severity');
+      if (state) list = list.filter((a) => a.state === state);
+      if (ref) list = list.filter((a) => a.most_recent_instance.ref === ref);
+      if (severity) list = list.filter((a) => a.rule.security_severity_level === severity);
+      return paged(req, list);
+    })
+    .on('GET', '/app/hook/deliveries', (req) => {
+      const bad = requireApp(req);
+      if (bad) return bad;
+      const list = [...deliveries].reverse().map(({ url: _u, request: _r, response: _s, ...d }) => d);
+      return paged(req, list);
+    })
+    .on('GET', '/app/hook/deliveries/:id', (req) => {
+      const bad = requireApp(req);
+      if (bad) return bad;
+      const d = deliveries.find((x) => String(x.id) === req.params.id);
+      return d ? { status: 200, body: d } : { status: 404, body: ghError(404, 'Not Found') };
+    })
+    .on('POST', '/app/hook/deliveries/:id/attempts', async (req) => {
+      const bad = requireApp(req);
+      if (bad) return bad;
+      const d = deliveries.find((x) => String(x.id) === req.params.id);
+      if (!d) return { status: 404, body: ghError(404, 'Not Found') };
+      // A redelivery keeps the X-GitHub-Delivery GUID and gets a new delivery id.
+      await send(d.url, d.request.headers, d.request.payload, true);
+      return { status: 202, body: {} };
+    });
+
+  const base = await startFakeServer(
+    {
+      errorBody: (status, message) => ghError(status, message),
+      rateLimited(waitMs, nowMs) {
+        return {
+          status: 403,
+          headers: {
+            'x-ratelimit-limit': '5000',
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-used': '5000',
+            'x-ratelimit-reset': String(Math.ceil((nowMs + waitMs) / 1000)),
+            'x-ratelimit-resource': 'core',
+          },
+          body: ghError(403, 'API rate limit exceeded for installation ID 1001. If you reach out to GitHub Support for help, please include the request ID.'),
+        };
+      },
+      authenticate(req) {
+        const token = bearerToken(req.headers.authorization);
+        if (req.path.startsWith('/app/')) {
+          const problem = checkAppJwt(token, publicKey, appId, Math.floor(now() / 1000));
+          return problem ? { status: 401, body: ghError(401, problem) } : 'app';
+        }
+        const held = token ? tokens.get(token) : undefined;
+        if (!held || held.expiresAt <= now()) return { status: 401, body: ghError(401, 'Bad credentials') };
+        return `installation:${held.installationId}`;
+      },
+      decorate(req, res) {
+        if (!req.caller && res.status === 401) return res;
+        remaining = Math.max(0, remaining - 1);
+        return {
+          ...res,
+          headers: {
+            'x-ratelimit-limit': '5000',
+            'x-ratelimit-remaining': String(remaining),
+            'x-ratelimit-used': String(5000 - remaining),
+            'x-ratelimit-reset': String(Math.ceil(now() / 1000) + 3600),
+            'x-ratelimit-resource': 'core',
+            'x-github-api-version-selected': '2022-11-28',
+            ...(res.headers ?? {}),
+          },
+        };
+      },
+    },
+    router,
+    { now },
+  );
+  baseUrl = base.url;
+
+  async function send(url: string, headers: Record<string, string>, payload: unknown, redelivery: boolean) {
+    const raw = JSON.stringify(payload);
+    const started = now();
+    let status = 0;
+    let body = '';
+    try {
+      ({ status, body } = await deliver(url, raw, headers));
+    } catch (err) {
+      body = (err as Error).message;
+    }
+    const p = payload as { action?: string; installation?: { id: number }; repository?: { id: number } };
+    deliveries.push({
+      id: nextId++,
+      guid: headers['x-github-delivery']!,
+      delivered_at: new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      redelivery,
+      duration: (now() - started) / 1000,
+      status: status >= 200 && status < 300 ? 'OK' : status === 0 ? 'failed to connect to host' : `Invalid HTTP Response: ${status}`,
+      status_code: status,
+      event: headers['x-github-event']!,
+      action: p.action ?? null,
+      installation_id: p.installation?.id ?? null,
+      repository_id: p.repository?.id ?? null,
+      url,
+      request: { headers, payload },
+      response: { headers: {}, payload: body },
+    });
+    return { status, body };
+  }
+
+  const template = JSON.parse(readFileSync(new URL('./payloads/github-deployment_protection_rule.requested.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+
+  return {
+    ...base,
+    appId,
+    privateKey,
+    installations,
+    tokens,
+    decisions,
+    gates,
+    deliveries,
+    addReview(repo, pull, r) {
+      const review: Review = {
+        id: nextId++,
+        user: { login: r.login, id: 1000 + nextId, type: 'User' },
+        body: r.body ?? '',
+        state: r.state,
+        commit_id: r.commit_id ?? 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e',
+        submitted_at: r.submitted_at ?? iso(),
+      };
+      const key = `${repo}#${pull}`;
+      reviews.set(key, [...(reviews.get(key) ?? []), review]);
+      return review;
+    },
+    addCheckRun(repo, ref, r) {
+      const run: CheckRun = { id: nextId++, head_sha: ref, conclusion: null, ...r };
+      const key = `${repo}@${ref}`;
+      checkRuns.set(key, [...(checkRuns.get(key) ?? []), run]);
+      return run;
+    },
+    addStatus(repo, ref, s) {
+      const key = `${repo}@${ref}`;
+      statuses.set(key, [...(statuses.get(key) ?? []), { context: s.context, state: s.state, description: s.description ?? null, created_at: iso(), updated_at: iso() }]);
+    },
+    addCodeScanningAlert(repo, a) {
+      const list = alerts.get(repo) ?? [];
+      const alert: CodeScanningAlert = {
+        number: list.length + 1,
+        state: a.state ?? 'open',
+        rule: a.rule ?? { id: 'js/sql-injection', severity: 'error', security_severity_level: a.severity, description: 'Database query built from user-controlled sources' },
+        most_recent_instance: a.most_recent_instance ?? { ref: 'refs/heads/main', state: a.state ?? 'open' },
+        created_at: a.created_at ?? iso(),
+        html_url: `https://github.com/${repo}/security/code-scanning/${list.length + 1}`,
+      };
+      alerts.set(repo, [...list, alert]);
+      return alert;
+    },
+    async sendDeploymentProtectionRule(url, o) {
+      const inst = installations.find((i) => i.id === (o.installationId ?? installations[0]!.id))!;
+      const full = o.repo ?? inst.repositories[0]!;
+      const [owner, repo] = full.split('/') as [string, string];
+      const runId = o.runId ?? 9876543210;
+      const environment = o.environment ?? 'production';
+      const payload = structuredClone(template) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      payload.environment = environment;
+      payload.event = o.event ?? 'push';
+      payload.deployment_callback_url = `${baseUrl}/repos/${owner}/${repo}/actions/runs/${runId}/deployment_protection_rule`;
+      payload.deployment.environment = environment;
+      payload.deployment.original_environment = environment;
+      if (o.sha) payload.deployment.sha = o.sha;
+      if (o.ref) payload.deployment.ref = o.ref;
+      payload.repository.name = repo;
+      payload.repository.full_name = full;
+      payload.repository.owner.login = owner;
+      payload.installation = { id: inst.id, node_id: Buffer.from(`Installation${inst.id}`).toString('base64') };
+      gates.set(`${owner}/${repo}/${runId}`, { environment, state: 'pending', installationId: inst.id });
+      const guid = randomUUID();
+      const raw = JSON.stringify(payload);
+      const headers = {
+        'x-github-event': 'deployment_protection_rule',
+        'x-github-delivery': guid,
+        'x-github-hook-id': '468500000',
+        'x-github-hook-installation-target-type': 'integration',
+        'x-github-hook-installation-target-id': String(appId),
+        'x-hub-signature-256': `sha256=${hmacSha256Hex(o.secret, raw)}`,
+        'x-hub-signature': `sha1=${createHmac('sha1', o.secret).update(raw).digest('hex')}`,
+        'user-agent': 'GitHub-Hookshot/4a1b2c3',
+      };
+      const r = await send(url, headers, payload, false);
+      return { ...r, guid, payload };
+    },
+    secondaryRateLimitNext(n, retryAfterSeconds) {
+      base.failNext(n, 403, { 'retry-after': String(retryAfterSeconds) }, ghError(403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'));
+    },
+  };
+}
