@@ -9,6 +9,7 @@ import type { ConflictRecord, JsonObject, LinkRecord } from '../store/port.ts';
 import { toJson } from './canonical.ts';
 import { runCommand, type CommandMeta, type CommandOutcome } from './commands.ts';
 import type { PipelineContext } from './context.ts';
+import { enqueueEffects } from './effects.ts';
 
 export type ConflictOutcome = 'approve' | 'reject';
 
@@ -87,27 +88,53 @@ export async function resolveConflict(ctx: PipelineContext, conflictId: string, 
   return { ok: true, conflict: resolved, change: applied.change };
 }
 
+/** The decision a version of a decision conflict stands for (the tool's own approver, not the resolver). */
+function decisionOf(version: JsonObject, rationale: string): Decision {
+  return {
+    outcome: version.value === 'reject' ? 'reject' : 'approve',
+    actor: String(version.actor),
+    rationale: typeof version.rationale === 'string' ? version.rationale : rationale,
+    sourceTool: String(version.sourceTool),
+    at: String(version.at),
+    onBehalfOf: null,
+    stepId: typeof version.stepId === 'string' ? version.stepId : null,
+    kind: 'normal',
+    expiresAt: null,
+  };
+}
+
 async function apply(ctx: PipelineContext, conflict: ConflictRecord, r: Resolution, meta: CommandMeta): Promise<{ ok: true; change: Change | null } | { ok: false; reason: string }> {
   const record = await ctx.store.changes.get(conflict.changeId);
   if (!record) return { ok: false, reason: `change ${conflict.changeId} no longer exists` };
   const current = record.data as unknown as Change;
-  const target: ChangeState = r.outcome === 'approve' ? 'approved' : r.outcome === 'reject' ? 'rejected' : r.outcome;
-  if (current.state === target || (r.outcome === 'approve' && current.state === 'emergency-approved')) return { ok: true, change: current };
+  const transitionTo = async (to: ChangeState, why: string) =>
+    runCommand(ctx, conflict.changeId, () => ({ type: 'transition', to, actor: r.by, sourceTool: 'hub', rationale: `conflict ${conflict.id}: ${why}` }), meta);
 
-  let outcome: CommandOutcome | null = null;
-  if (r.outcome === 'approve' || r.outcome === 'reject') {
-    // First as a decision on the open step (what the losing tool would have seen), ...
-    const step = current.steps.find((s) => s.state === 'open');
-    if (step) {
-      const decision: Decision = r.decision
-        ? { ...r.decision, stepId: step.id }
-        : { outcome: r.outcome, actor: r.by, rationale: r.rationale, sourceTool: 'hub', at: ctx.now().toISOString(), onBehalfOf: null, stepId: step.id, kind: 'normal', expiresAt: null };
-      outcome = await runCommand(ctx, conflict.changeId, () => ({ type: 'decide', decision }), meta);
+  if (conflict.kind === 'decision') {
+    const rejected = ['rejected', 'cancelled', 'expired'].includes(current.state);
+    if (r.outcome === 'reject' && rejected) return { ok: true, change: current };
+    if (r.outcome === 'approve' && !rejected && current.state !== 'pending-approval') return { ok: true, change: current };
+    if (r.outcome === 'approve' && rejected) return { ok: false, reason: `the change is ${current.state}, which is final; request it again to approve it` };
+    let outcome: CommandOutcome | null = null;
+    if (current.state === 'pending-approval') {
+      // The winning tool's decision, applied as if it had arrived alone (its approver, its rationale).
+      const version = conflict.versions.find((v) => v.value === r.outcome);
+      const decision = r.decision ?? (version ? decisionOf(version, r.rationale) : null);
+      if (decision) outcome = await runCommand(ctx, conflict.changeId, () => ({ type: 'decide', decision: { ...decision, stepId: null } }), meta);
     }
+    // The step is closed (the change was approved already), or the decision is no longer accepted:
+    // a rejection then stops the change. 'rejected' follows only from the plan, so it is cancelled.
+    if (!outcome?.ok && r.outcome === 'reject') outcome = await transitionTo('cancelled', `a rejection wins — ${r.rationale}`);
+    if (!outcome) return { ok: false, reason: `the change is ${current.state}; nothing to apply` };
+    return outcome.ok ? { ok: true, change: outcome.change } : { ok: false, reason: outcome.reason };
   }
-  // ... else (the step is closed already) as a state transition that names the conflict.
-  if (!outcome?.ok) {
-    outcome = await runCommand(ctx, conflict.changeId, () => ({ type: 'transition', to: target, actor: r.by, sourceTool: 'hub', rationale: `conflict ${conflict.id}: ${r.rationale}` }), meta);
+
+  // A state conflict: the winning state is applied to the hub, and the records are told.
+  const target = r.outcome as ChangeState;
+  if (target === current.state) {
+    await enqueueEffects(ctx, current, [{ type: 'sync-state', state: current.state }], meta.correlation);
+    return { ok: true, change: current };
   }
+  const outcome = await transitionTo(target, r.rationale);
   return outcome.ok ? { ok: true, change: outcome.change } : { ok: false, reason: outcome.reason };
 }

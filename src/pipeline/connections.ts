@@ -1,13 +1,11 @@
 // One runtime per configured connection, built once at start: the connector from the registry, its
 // mappings, and the one HTTP client with its rate limiter and circuit breaker (the limiter lives in
 // Redis when the queue does, so every hub process draws from one budget per vendor account).
-import { readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
 import { createCircuitBreaker, createHttpClient, createRateLimiter, type RateLimiter } from '../http-client/index.ts';
 import { loadConnectionMappings } from '../mapping/index.ts';
-import type { Logger } from '../sdk/index.ts';
+import type { ActionDefinition, Logger } from '../sdk/index.ts';
 import type { ConnectionRuntime } from './context.ts';
 
 export interface ConnectionOptions {
@@ -17,15 +15,6 @@ export interface ConnectionOptions {
   retry?: { retries: number; minMs: number; maxMs: number };
 }
 
-/** Record kinds with a mapping file under mappings/<connector>/ (used when the config names none). */
-async function defaultKinds(mappingsDir: string, connector: string): Promise<string[]> {
-  try {
-    return (await readdir(join(mappingsDir, connector))).filter((f) => f.endsWith('.yaml')).map((f) => basename(f, '.yaml'));
-  } catch {
-    return [];
-  }
-}
-
 export async function buildConnections(config: HubConfig, log: Logger, opts: ConnectionOptions = {}): Promise<Map<string, ConnectionRuntime>> {
   const out = new Map<string, ConnectionRuntime>();
   const redisUrl = /^rediss?:\/\//.test(config.queue) ? config.queue : null;
@@ -33,7 +22,7 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
     const where = `${config.file}: connections[id=${settings.id}]`;
     const connector = connectorById(settings.connector);
     if (!connector) throw new Error(`${where}.connector: "${settings.connector}" is not a registered connector`);
-    const loaded = await loadConnectionMappings(config.mappingsDir, settings, await defaultKinds(config.mappingsDir, settings.connector));
+    const loaded = await loadConnectionMappings(config.mappingsDir, settings, connector.mappingKinds ?? []);
     if (!loaded.ok) throw new Error(`${where}.mappings: ${loaded.errors.map((e) => `${e.file}:${e.line} ${e.reason}`).join('; ')}`);
     const breaker = createCircuitBreaker(opts.breaker ?? {});
     const limiter: RateLimiter | undefined = settings.rateLimit ? createRateLimiter({ id: settings.id, perSecond: settings.rateLimit.perSecond, redisUrl }) : undefined;
@@ -49,7 +38,7 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
     out.set(settings.id, {
       settings,
       connector,
-      actions: new Map((connector.actions ?? []).map((a) => [a.intent, a])),
+      actions: new Map((connector.actions ?? []).map((a): [string, ActionDefinition] => [a.intent, a])),
       http,
       breaker,
       normalize: loaded.mappings.normalize,

@@ -8,7 +8,7 @@ import { deliveryRoutes } from '../http/routes/deliveries.ts';
 import { gateRoutes } from '../http/routes/gates.ts';
 import { webhookRoutes } from '../http/routes/webhooks.ts';
 import type { HubConfig } from '../config/types.ts';
-import { loadPolicy } from '../policy-files/load.ts';
+import { formatPolicyErrors, loadPolicy } from '../policy-files/load.ts';
 import type { JobKind, Queue } from '../queue/port.ts';
 import type { CanonicalEvent, Logger } from '../sdk/index.ts';
 import type { Store } from '../store/port.ts';
@@ -65,12 +65,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let started = false;
 
   async function load(): Promise<PipelineContext> {
-    const [policy, directory, connections] = await Promise.all([
-      loadPolicy(config.policy),
-      loadDirectory(directoryPath(config)),
-      buildConnections(config, log, deps.connectionOptions),
-    ]);
-    return { config, store, queue, log, now, policy, directory, connections, conflictRule: conflictRuleOf(config) };
+    const directory = await loadDirectory(directoryPath(config));
+    // The directory goes to the policy loader too, so a group or role the policy names but nobody has is an error at start.
+    const loaded = await loadPolicy(config.policy, { directory });
+    const connections = await buildConnections(config, log, deps.connectionOptions);
+    if (!loaded.ok) throw new Error(`the approval policy cannot be used:\n${formatPolicyErrors(loaded.errors).join('\n')}`);
+    return { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config) };
   }
   function context(): Promise<PipelineContext> {
     loading ??= load();

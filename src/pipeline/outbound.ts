@@ -98,7 +98,8 @@ async function failed(ctx: PipelineContext, job: Job<OutboundPayload>, change: C
     await ctx.store.jobs.fail(p.key, message, false);
     throw new RetryLaterError(message, err.retryAfterMs ?? DEFAULT_RETRY_MS);
   }
-  const permanent = err instanceof PermanentError || (err instanceof HttpError && err.status >= 400 && err.status < 500 && err.status !== 408);
+  // Connectors throw the SDK's PermanentError (same name, another class): either means never retry.
+  const permanent = (err instanceof Error && err.name === 'PermanentError') || (err instanceof HttpError && err.status >= 400 && err.status < 500 && err.status !== 408);
   const final = permanent || job.attempt >= job.maxAttempts;
   await ctx.store.jobs.fail(p.key, message, final);
   if (final) {
@@ -115,6 +116,6 @@ async function failed(ctx: PipelineContext, job: Job<OutboundPayload>, change: C
       correlation: p.correlation,
     });
   }
-  if (permanent && !(err instanceof PermanentError)) throw new PermanentError(`${ledgerIntent} on ${p.connectionId}: ${message}`);
+  if (permanent && !(err instanceof Error && err.name === 'PermanentError')) throw new PermanentError(`${ledgerIntent} on ${p.connectionId}: ${message}`);
   throw err;
 }
