@@ -2,12 +2,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { HttpError } from '../../src/sdk/index.ts';
+import { HttpError, type VendorFacts } from '../../src/sdk/index.ts';
 import { startFakeServiceNow, type FakeServiceNow } from '../fakes/servicenow.ts';
 import { startReceiver } from '../fakes/receiver.ts';
 import { all, clientOn, secret, sharedClock } from './support.ts';
 
-const vendor = { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] } as const;
+const vendor: VendorFacts = { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] };
 const clock = sharedClock();
 let sn: FakeServiceNow;
 const basic = { type: 'basic', username: 'hub.integration', password: secret('hub-password') };
