@@ -3,11 +3,13 @@
 // entry with a message naming it.
 import type { Capability, ConnectorDefinition } from '../src/sdk/index.ts';
 import generic from './generic/index.ts';
+import github from './github/index.ts';
+import jira from './jira/index.ts';
 import servicenow from './servicenow/index.ts';
 
 export type RegisteredConnector = ConnectorDefinition & { capabilities: Capability[] };
 
-export const connectors: RegisteredConnector[] = [generic, servicenow];
+export const connectors: RegisteredConnector[] = [generic, github, servicenow, jira];
 
 const paginationStyles = new Set(['link-header', 'next-page-token', 'continuation-token', 'offset', 'start-limit', 'none']);
 

@@ -160,9 +160,10 @@ export class PermanentError extends Error {
 
 /** Connection-specific authentication the shared HTTP client asks for before each request, for
  * schemes it cannot do from `connection.auth` alone (GitHub App: app JWT → installation token).
- * Created once per connection by the client, so it may cache tokens until they near expiry. */
+ * Created once per connection (pass `headers` as the client's authHeaders), so it may cache tokens
+ * until they near expiry. A request's own `headers` win over these (e.g. an app JWT for /app calls). */
 export interface ConnectionAuth {
-  headers(req: HttpRequest): Promise<Record<string, string>>;
+  headers(): Promise<Record<string, string>>;
 }
 
 export interface Logger {
@@ -179,6 +180,8 @@ export interface ActionContext {
   now(): Date;
   /** Outbound direction of a mapping file: canonical → external fields. */
   render(kind: string, canonical: JsonObject): JsonObject;
+  /** Inbound direction, for actions that read records back (e.g. Jira read-approvals). */
+  normalize?: ParseContext['normalize'];
 }
 
 /** An effect decided by the core, addressed to this connection (src/core effects). */

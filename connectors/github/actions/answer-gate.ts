@@ -1,0 +1,40 @@
+// Answers the waiting deployment: POST {environment_name, state, comment} to the run's
+// deployment_protection_rule callback → 204. Only the App that owns the rule may call it, with its
+// installation token. A run that is no longer waiting was already answered (or cancelled): nothing is sent.
+import { PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
+import { checkCallbackUrl, githubHeaders } from '../api.ts';
+
+export const answerGate: ActionDefinition = {
+  intent: 'answer-gate',
+  description: 'Approve or reject the waiting GitHub deployment (params.outcome approved|rejected, params.reason)',
+  async run(input, ctx): Promise<ActionResult> {
+    if (input.link?.kind !== 'deployment-gate') throw new PermanentError('answer-gate needs a linked GitHub deployment gate');
+    const data = input.link.data ?? {};
+    const outcome = input.params.outcome;
+    const state = outcome === 'approved' || outcome === 'approve' ? 'approved' : outcome === 'rejected' || outcome === 'reject' ? 'rejected' : null;
+    if (!state) throw new PermanentError('answer-gate needs params.outcome "approved" or "rejected"');
+    if (typeof data.callbackUrl !== 'string' || typeof data.environment !== 'string') {
+      throw new PermanentError('the gate link has no callback URL or environment');
+    }
+    const callback = checkCallbackUrl(ctx.connection, data.callbackUrl);
+    if (!callback.ok) throw new PermanentError(callback.reason);
+
+    const run = await ctx.http.request<{ status?: string }>({
+      method: 'GET',
+      path: `/repos/${callback.repository}/actions/runs/${callback.runId}`,
+      headers: githubHeaders,
+    });
+    if (run.body.status !== 'waiting') {
+      return { status: 'already-done', link: input.link, result: { runStatus: run.body.status ?? 'unknown' } };
+    }
+    const reason = typeof input.params.reason === 'string' ? input.params.reason : '';
+    await ctx.http.request({
+      method: 'POST',
+      path: callback.path,
+      headers: githubHeaders,
+      // GitHub shows the comment on the run's deployment review; it is limited to 1024 characters.
+      body: { environment_name: data.environment, state, comment: reason.slice(0, 1024) },
+    });
+    return { status: 'done', link: input.link, result: { state } };
+  },
+};

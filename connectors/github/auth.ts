@@ -1,0 +1,41 @@
+// GitHub App authentication: an app JWT (RS256, signed with the App's private key) is exchanged for an
+// installation token (1 h). @octokit/auth-app caches the token and fetches a new one a minute before it
+// expires; the hub creates one of these per connection, so the cache is per connection.
+import { createAppAuth } from '@octokit/auth-app';
+import { request } from '@octokit/request';
+import type { ConnectionAuth, ConnectionSettings, Secret } from '../../src/sdk/index.ts';
+import { apiBase } from './api.ts';
+
+function setting(connection: ConnectionSettings, key: string): string {
+  const value = connection.auth?.[key];
+  if (typeof value === 'string' || typeof value === 'number') return String(value);
+  if (value && typeof value === 'object' && typeof (value as Secret).reveal === 'function') return (value as Secret).reveal();
+  throw new Error(`connection ${connection.id}: auth.${key} is required for a GitHub App (auth.type: github-app)`);
+}
+
+function appAuth(connection: ConnectionSettings, fetch: typeof globalThis.fetch) {
+  return createAppAuth({
+    appId: setting(connection, 'appId'),
+    privateKey: setting(connection, 'privateKey'),
+    ...(connection.auth?.installationId !== undefined ? { installationId: setting(connection, 'installationId') } : {}),
+    // GHES: token exchange against the connection's API base, through the plain fetch the hub gives.
+    request: request.defaults({ baseUrl: apiBase(connection).href.replace(/\/+$/, ''), request: { fetch } }),
+  });
+}
+
+/** Installation-token headers for the connection's HTTP client. */
+export function githubAppAuth(connection: ConnectionSettings, fetch: typeof globalThis.fetch): ConnectionAuth {
+  const auth = appAuth(connection, fetch);
+  return {
+    async headers() {
+      const { token } = await auth({ type: 'installation' });
+      return { authorization: `token ${token}` };
+    },
+  };
+}
+
+/** The App's own JWT, for /app endpoints (hook deliveries) that an installation token cannot call. */
+export async function appJwtHeader(connection: ConnectionSettings): Promise<Record<string, string>> {
+  const { token } = await appAuth(connection, globalThis.fetch)({ type: 'app' });
+  return { authorization: `Bearer ${token}` };
+}

@@ -1,0 +1,33 @@
+// GitHub connector (GitHub App): deployment protection rule requests in, gate answers and package
+// validation out, redelivery of missed deliveries as reconciliation. GitHub Enterprise Server via baseUrl.
+import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { answerGate } from './actions/answer-gate.ts';
+import { validatePackage } from './actions/validate-package.ts';
+import { githubHeaders } from './api.ts';
+import { githubAppAuth } from './auth.ts';
+import { parseGitHub } from './parse.ts';
+import { reconcileGitHub } from './reconcile.ts';
+import { verifyGitHub } from './verify.ts';
+
+export default defineConnector({
+  id: 'github',
+  displayName: 'GitHub (deployment protection rules)',
+  // Link header paging; a secondary limit sends retry-after, a primary one x-ratelimit-reset (epoch seconds).
+  vendor: { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  webhook: {
+    verify: verifyGitHub,
+    dedupeKey: (d: InboundDelivery) => d.headers['x-github-delivery'] ?? null,
+    eventName: (d: InboundDelivery) => d.headers['x-github-event'] ?? null,
+    secretHeaders: ['x-hub-signature-256', 'x-hub-signature'],
+  },
+  parse: parseGitHub,
+  actions: [answerGate, validatePackage],
+  reconcile: reconcileGitHub,
+  async health(ctx) {
+    const res = await ctx.http.request<{ total_count?: number }>({ method: 'GET', path: '/installation/repositories', query: { per_page: 1 }, headers: githubHeaders });
+    return { ok: true, detail: `installation token works (${res.body.total_count ?? 0} repositories)` };
+  },
+  auth: githubAppAuth,
+  mappingKinds: ['deployment'],
+  readme: 'connectors/github/README.md',
+});

@@ -1,0 +1,80 @@
+// Jira Service Management approvals. JSM lets only an assigned approver answer, and an API token acts
+// as its owner: the hub can record a decision only on approvals assigned to the hub's own Jira account
+// (add that account as an approver, e.g. through the approver group). Jira Cloud's answer endpoint
+// takes no comment, so the rationale is posted as a separate internal comment.
+import { PermanentError, type ActionContext, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
+import { approvalDecisions, issueLink } from '../parse.ts';
+
+interface ApprovalDTO {
+  id: string;
+  name: string;
+  finalDecision: 'pending' | 'approved' | 'declined';
+  canAnswerApproval: boolean;
+  approvers: { approver: { accountId: string; emailAddress?: string; displayName?: string }; approverDecision: string }[];
+}
+
+function approvalsPath(key: string, id?: string): string {
+  return `/rest/servicedeskapi/request/${encodeURIComponent(key)}/approval${id ? `/${encodeURIComponent(id)}` : ''}`;
+}
+
+async function listApprovals(ctx: ActionContext, key: string): Promise<ApprovalDTO[]> {
+  // A request rarely has more than a handful of approvals; 50 is JSM's page maximum.
+  const res = await ctx.http.request<{ values: ApprovalDTO[] }>({ method: 'GET', path: approvalsPath(key), query: { start: 0, limit: 50 } });
+  return res.body.values;
+}
+
+export const recordDecision: ActionDefinition = {
+  intent: 'record-decision',
+  description: "Answer the linked request's pending JSM approval (params.outcome, params.rationale, params.approvalId); only as its assigned approver",
+  async run(input, ctx): Promise<ActionResult> {
+    if (input.link?.kind !== 'issue') throw new PermanentError('record-decision needs a linked Jira issue');
+    const outcome = input.params.outcome;
+    if (outcome !== 'approve' && outcome !== 'reject') throw new PermanentError('record-decision needs params.outcome "approve" or "reject"');
+    const key = input.link.externalId;
+    const approvals = await listApprovals(ctx, key);
+    const wantedId = typeof input.params.approvalId === 'string' ? input.params.approvalId : null;
+    const candidates = wantedId ? approvals.filter((a) => a.id === wantedId) : approvals;
+    if (candidates.length === 0) throw new PermanentError(`${key} has no JSM approval${wantedId ? ` ${wantedId}` : ''}`);
+    const final = outcome === 'approve' ? 'approved' : 'declined';
+    const pending = candidates.find((a) => a.finalDecision === 'pending');
+    if (!pending) {
+      if (candidates.some((a) => a.finalDecision === final)) return { status: 'already-done', link: input.link, result: { approvalId: candidates[0]!.id } };
+      throw new PermanentError(`${key}: approval ${candidates[0]!.id} is already ${candidates[0]!.finalDecision} in Jira`);
+    }
+    if (!pending.canAnswerApproval) {
+      throw new PermanentError(
+        `${key}: the hub's Jira account is not an approver of "${pending.name}"; JSM accepts answers only from assigned approvers, so decide in Jira or add the hub's account as an approver`,
+      );
+    }
+    // The path takes the approval id as an integer; the body of the list has it as a string.
+    await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
+    const rationale = typeof input.params.rationale === 'string' && input.params.rationale !== '' ? input.params.rationale : null;
+    if (rationale) {
+      await ctx.http.request({
+        method: 'POST',
+        path: `/rest/servicedeskapi/request/${encodeURIComponent(key)}/comment`,
+        body: { body: `${outcome === 'approve' ? 'Approved' : 'Declined'} via approval-hub: ${rationale}`, public: false },
+      });
+    }
+    return { status: 'done', link: input.link, result: { approvalId: pending.id, decision: final } };
+  },
+};
+
+export const readApprovals: ActionDefinition = {
+  intent: 'read-approvals',
+  description: "Read the linked request's JSM approvals as canonical decisions (for reconciliation)",
+  async run(input, ctx) {
+    if (input.link?.kind !== 'issue') throw new PermanentError('read-approvals needs a linked Jira issue');
+    const key = input.link.externalId;
+    const approvals = await listApprovals(ctx, key);
+    const link = issueLink({ id: String(input.link.data?.id ?? key), key, fields: {} });
+    const decided = approvalDecisions(key, approvals, ctx.normalize ?? missingNormalize, link);
+    if (!decided.ok) throw new PermanentError(decided.reason);
+    const summary: JsonObject[] = approvals.map((a) => ({ id: a.id, name: a.name, finalDecision: a.finalDecision, canAnswerApproval: a.canAnswerApproval }));
+    return { status: 'done', link: input.link, result: { approvals: summary, decisions: decided.events as unknown as JsonObject[] } };
+  },
+};
+
+function missingNormalize(): { ok: false; field: string; reason: string } {
+  return { ok: false, field: '(mapping)', reason: 'this hub does not pass normalize to actions' };
+}

@@ -1,0 +1,35 @@
+// Comments on the linked issue (v3, ADF body). The comment carries an entity property with the
+// idempotency key, so a retried job finds its own comment instead of posting it twice.
+import { PermanentError, type ActionDefinition } from '../../../src/sdk/index.ts';
+import { adf, issuePath } from '../adf.ts';
+
+const propertyKey = 'approval-hub';
+
+interface CommentPage {
+  comments: { id: string; properties?: { key: string; value: { idempotencyKey?: string } }[] }[];
+}
+
+export const comment: ActionDefinition = {
+  intent: 'comment',
+  description: 'Comment (params.message) on the linked Jira issue',
+  async run(input, ctx) {
+    if (input.link?.kind !== 'issue') throw new PermanentError('comment needs a linked Jira issue');
+    const message = input.params.message;
+    if (typeof message !== 'string' || message === '') throw new PermanentError('comment needs params.message');
+    const key = input.link.externalId;
+    // Newest first: a retry follows its first attempt closely.
+    const recent = await ctx.http.request<CommentPage>({
+      method: 'GET',
+      path: issuePath(key, '/comment'),
+      query: { orderBy: '-created', maxResults: 50, expand: 'properties' },
+    });
+    const mine = recent.body.comments.find((c) => c.properties?.some((p) => p.key === propertyKey && p.value.idempotencyKey === input.idempotencyKey));
+    if (mine) return { status: 'already-done', link: input.link, result: { commentId: mine.id } };
+    const res = await ctx.http.request<{ id: string }>({
+      method: 'POST',
+      path: issuePath(key, '/comment'),
+      body: { body: adf(message), properties: [{ key: propertyKey, value: { idempotencyKey: input.idempotencyKey } }] },
+    });
+    return { status: 'done', link: input.link, result: { commentId: res.body.id } };
+  },
+};

@@ -1,0 +1,39 @@
+// Jira Cloud / Jira Service Management connector: issue status and JSM approval answers in (signed
+// webhooks, search reconciliation); comments, transitions and JSM approval answers out.
+import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { readApprovals, recordDecision } from './actions/approvals.ts';
+import { comment } from './actions/comment.ts';
+import { transition } from './actions/transition.ts';
+import { parseJira } from './parse.ts';
+import { reconcileJira } from './reconcile.ts';
+import { verifyJira } from './verify.ts';
+
+export default defineConnector({
+  id: 'jira',
+  displayName: 'Jira / Jira Service Management',
+  // Search pages by nextPageToken; 429 (and 503) with Retry-After seconds; X-RateLimit-Reset is an ISO time.
+  vendor: { pagination: 'next-page-token', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  webhook: {
+    verify: verifyJira,
+    // Unique per event and the same on Jira's retries.
+    dedupeKey: (d: InboundDelivery) => d.headers['x-atlassian-webhook-identifier'] ?? null,
+    eventName(d: InboundDelivery) {
+      try {
+        const event = (JSON.parse(d.rawBody.toString('utf8')) as { webhookEvent?: unknown }).webhookEvent;
+        return typeof event === 'string' ? event : null;
+      } catch {
+        return null;
+      }
+    },
+    secretHeaders: ['x-hub-signature', 'authorization'],
+  },
+  parse: parseJira,
+  actions: [comment, transition, recordDecision, readApprovals],
+  reconcile: reconcileJira,
+  async health(ctx) {
+    const me = await ctx.http.request<{ accountId?: string; displayName?: string }>({ method: 'GET', path: '/rest/api/3/myself' });
+    return { ok: true, detail: `authenticated as ${me.body.displayName ?? me.body.accountId ?? 'unknown'}` };
+  },
+  mappingKinds: ['issue', 'approval'],
+  readme: 'connectors/jira/README.md',
+});
