@@ -265,7 +265,9 @@ function escalationTargets(w: Work, step: Step, rungIndex: number): string[] {
   const { directory, policy } = w.ctx;
   const rung = ladder(w, step)[rungIndex];
   if (!rung) return [];
-  const approvers = clockPeople(w, step);
+  // Managers of everyone the step names, the requester included: their manager may stand in even
+  // though they themselves never can.
+  const approvers = resolveApprovers(step.approvers, w.c, directory);
   switch (rung.to.kind) {
     case 'alternate': {
       const alt = templateFor(policy, step)?.alternate;
@@ -376,12 +378,13 @@ function decideStep(w: Work, d: Decision): DecideResult {
   const c = w.c;
   const { policy, directory, now } = w.ctx;
   if (c.state !== 'pending-approval') return refuse('not-pending', `change ${c.id} is ${c.state}; decisions are accepted only while it is pending approval`);
-  const step = d.stepId ? c.steps.find((s) => s.id === d.stepId) : c.steps.find((s) => s.state === 'open');
-  if (!step) return refuse('unknown-step', d.stepId ? `change ${c.id} has no step ${d.stepId}` : `change ${c.id} has no open step`);
-  if (step.state !== 'open') return refuse('step-not-open', `step "${step.name}" is ${step.state}, not open`);
+  // Separation of duties first: whatever step, delegation or escalation, the requester never decides.
   if (d.actor === c.requester || d.onBehalfOf === c.requester) {
     return refuse('separation-of-duties', `${c.requester} requested this change and cannot approve or reject it (separation of duties)`);
   }
+  const step = d.stepId ? c.steps.find((s) => s.id === d.stepId) : c.steps.find((s) => s.state === 'open');
+  if (!step) return refuse('unknown-step', d.stepId ? `change ${c.id} has no step ${d.stepId}` : `change ${c.id} has no open step`);
+  if (step.state !== 'open') return refuse('step-not-open', `step "${step.name}" is ${step.state}, not open`);
   const el = eligibility(step, c, directory, now);
   let principal: string;
   let onBehalfOf: string | null = null;

@@ -14,6 +14,13 @@ export function parseDuration(text: unknown): number | null {
   return total > 0 ? Math.round(total) : null;
 }
 
+/** 4320 → "72h", 90 → "1h30m", 10080 → "7d": how the policy would write it. */
+export function formatMinutes(minutes: number): string {
+  if (minutes % 1440 === 0) return `${minutes / 1440}d`;
+  if (minutes % 60 === 0) return `${minutes / 60}h`;
+  return minutes > 60 ? `${Math.floor(minutes / 60)}h${minutes % 60}m` : `${minutes}m`;
+}
+
 export function addMinutes(at: Date, minutes: number): Date {
   return new Date(at.getTime() + minutes * 60_000);
 }

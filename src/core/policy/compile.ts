@@ -2,7 +2,7 @@
 // Pure: takes the parsed YAML plus a line lookup and returns the policy or every problem found, each
 // with file, line, path and (for CEL) the expression, so nothing starts on a broken policy.
 import type { Approvers, Directory } from '../types.ts';
-import { parseDuration, isTimeZone, clockMinutes } from '../time.ts';
+import { parseDuration, isTimeZone, clockMinutes, formatMinutes } from '../time.ts';
 import { compileExpr, isProblem, type Scope } from './cel.ts';
 import type {
   ApproverSelector, CompiledExpr, CompiledFactor, CompiledPolicy, CompiledPrerequisite, CompiledRoute, CompiledWindow,
@@ -403,7 +403,7 @@ export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileO
   }
 
   checkReferences(w, opts.directory);
-  if (w.errors.length > 0) return { ok: false, errors: w.errors };
+  if (w.errors.length > 0) return { ok: false, errors: byLine(w.errors) };
   return {
     ok: true,
     policy: {
@@ -580,8 +580,8 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
       const ladder = compileLadder(w, e.ladder, ['escalation', 'ladder']);
       base.escalation.ladder.forEach((rung, i) => {
         const mine = ladder[i];
-        if (!mine) loosens(['escalation', 'ladder'], `the ladder drops rung ${i + 1} (${rung.text} after ${rung.afterMinutes}m)`);
-        else if (mine.afterMinutes > rung.afterMinutes) loosens(['escalation', 'ladder', i, 'after'], `rung ${i + 1} escalates after ${mine.afterMinutes}m instead of ${rung.afterMinutes}m`);
+        if (!mine) loosens(['escalation', 'ladder'], `the ladder drops rung ${i + 1} (${rung.text} after ${formatMinutes(rung.afterMinutes)})`);
+        else if (mine.afterMinutes > rung.afterMinutes) loosens(['escalation', 'ladder', i, 'after'], `rung ${i + 1} escalates after ${formatMinutes(mine.afterMinutes)} instead of ${formatMinutes(rung.afterMinutes)}`);
       });
       policy.escalation.ladder = ladder;
     }
@@ -596,7 +596,7 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
       const m = w.duration(e[k], ['expiry', k]);
       const central = base.expiry[field];
       if (m === null) continue;
-      if (central !== null && m > central) loosens(['expiry', k], `${k} approvals would stay valid ${m}m instead of ${central}m`);
+      if (central !== null && m > central) loosens(['expiry', k], k === 'approval' ? `approvals would stay valid ${formatMinutes(m)} instead of ${formatMinutes(central)}` : `requests would stay open ${formatMinutes(m)} instead of ${formatMinutes(central)}`);
       else policy.expiry[field] = m;
     }
   }
@@ -619,7 +619,7 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
       if (e.validity !== undefined) {
         global(['emergency', 'validity']);
         const m = w.duration(e.validity, ['emergency', 'validity']);
-        if (m !== null && m > base.emergency.validityMinutes) loosens(['emergency', 'validity'], `emergency validity ${m}m is longer than the central ${base.emergency.validityMinutes}m`);
+        if (m !== null && m > base.emergency.validityMinutes) loosens(['emergency', 'validity'], `emergency validity ${formatMinutes(m)} is longer than the central ${formatMinutes(base.emergency.validityMinutes)}`);
         else if (m !== null) em.validityMinutes = m;
       }
       if (e.pir !== undefined) {
@@ -627,7 +627,7 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
         const p = isObj(e.pir) ? e.pir : {};
         w.keys(p, ['emergency', 'pir'], ['within']);
         const m = w.duration(p.within, ['emergency', 'pir', 'within']);
-        if (m !== null && m > base.emergency.pir.withinMinutes) loosens(['emergency', 'pir', 'within'], `the review would be due after ${m}m instead of ${base.emergency.pir.withinMinutes}m`);
+        if (m !== null && m > base.emergency.pir.withinMinutes) loosens(['emergency', 'pir', 'within'], `the review would be due after ${formatMinutes(m)} instead of ${formatMinutes(base.emergency.pir.withinMinutes)}`);
         else if (m !== null) em.pir.withinMinutes = m;
       }
       policy.emergency = em;
@@ -643,11 +643,15 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
   }
 
   checkReferences(w, opts.directory);
-  if (w.errors.length > 0) return { ok: false, errors: w.errors };
+  if (w.errors.length > 0) return { ok: false, errors: byLine(w.errors) };
   policy.overlays.push({ id: id ?? source.file, file: source.file, appliesTo: scope?.source ?? null });
   return { ok: true, policy };
 }
 
 function alwaysTrue(like: CompiledExpr): CompiledExpr {
   return { ...like, source: 'true', test: () => true, value: () => true };
+}
+
+function byLine(errors: PolicyError[]): PolicyError[] {
+  return errors.map((e, i) => ({ e, i })).sort((a, b) => a.e.line - b.e.line || a.i - b.i).map((x) => x.e);
 }
