@@ -26,10 +26,14 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
     if (!loaded.ok) throw new Error(`${where}.mappings: ${loaded.errors.map((e) => `${e.file}:${e.line} ${e.reason}`).join('; ')}`);
     const breaker = createCircuitBreaker(opts.breaker ?? {});
     const limiter: RateLimiter | undefined = settings.rateLimit ? createRateLimiter({ id: settings.id, perSecond: settings.rateLimit.perSecond, redisUrl }) : undefined;
+    // Schemes the client cannot do from connection.auth alone (GitHub App installation tokens) come
+    // from the connector; one instance per connection so it can cache its token.
+    const connectionAuth = connector.auth && settings.auth ? connector.auth(settings, globalThis.fetch) : null;
     const http = createHttpClient({
       connection: settings,
       vendor: connector.vendor,
       log,
+      ...(connectionAuth ? { authHeaders: () => connectionAuth.headers() } : {}),
       breaker,
       ...(limiter ? { limiter } : {}),
       ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}),

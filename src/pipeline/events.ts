@@ -73,7 +73,11 @@ async function onChangeRequested(ctx: PipelineContext, connectionId: string, eve
   // Links first: the effects of the submit (comment on the Jira issue, answer the gate) are routed by them.
   // Linking to a change id that is not stored yet is fine: the id is derived from this very record.
   await upsertLink(ctx, changeId, connectionId, event.link);
-  for (const ref of event.relatedLinks ?? []) await upsertLink(ctx, changeId, connectionId, ref);
+  for (const ref of event.relatedLinks ?? []) {
+    // A related record may live in another tool (GitHub names the Jira issue: data.connection = the Jira connection).
+    const other = typeof ref.data?.connection === 'string' && ctx.connections.has(ref.data.connection) ? ref.data.connection : connectionId;
+    await upsertLink(ctx, changeId, other, ref);
+  }
 
   const outcome = await runCommand(ctx, changeId, (current) => {
     if (current) return { refuse: `change ${changeId} already exists for ${connectionId} ${event.link.kind} ${event.link.externalId}`, code: 'already-requested' };
