@@ -2,20 +2,23 @@
 // Worker) per job kind, all under one key prefix. BullMQ provides leases (job locks), stalled-job
 // recovery, delays and the failed set; this file adds what BullMQ OSS lacks: ordering per key.
 //
-// Ordering per key (within a kind), correct across any number of processes:
-// - Each key has a Redis list of job ids in enqueue order ("the line"). enqueue() appends to the line
-//   (a Lua script, so the check-and-append is atomic and an id is in a line at most once) BEFORE adding
-//   the BullMQ job, so a job never exists without its place in line.
-// - A worker that picks up a keyed job first asks Redis for its position (LPOS). Only the head of the
-//   line (or a job no longer in any line) runs; any other is put back with moveToDelayed + DelayedError
-//   (BullMQ's documented pattern: no attempt is used up) and looks again after pollMs.
-// - The head leaves the line only when it is finished: completed (the worker's "completed" event) or
-//   dead-lettered (just before it is failed for good). A retrying or RetryLater head stays at the head,
-//   so the next job waits, as the port promises. Two workers can never run the head at once because
-//   BullMQ's job lock admits one active copy.
-// - A sweeper repairs lines after crashes: if the head's job is gone (completed, removed or failed)
-//   and it has been in line longer than sweepMs (the grace covers the moment between the append and
-//   the add), it is taken out of the line so the next job can run.
+// Ordering per key (within a kind), correct across any number of processes — only the head of a key's
+// line is a BullMQ job at all:
+// - Each key has a Redis list of job ids in enqueue order ("the line") and a hash holding each queued
+//   job's data. enqueue() appends atomically (Lua: an id is in a line at most once); if the job is
+//   first in line it is added to BullMQ at once, otherwise it just waits in the line.
+// - When the head finishes — completed (the worker's "completed" event, i.e. after BullMQ recorded it)
+//   or dead-lettered (just before it is failed for good) — a Lua script pops it and returns the next
+//   job, which is then added to BullMQ (honouring what is left of its own delayMs). A retrying or
+//   RetryLater head stays at the head, so the next job waits, as the port promises. Two workers never
+//   run the head at once because BullMQ's job lock admits one active copy.
+// - BullMQ job ids are deterministic (from the hub's id), so adding a head twice is harmless. That makes
+//   crash repair simple: a sweeper looks at every line whose head has been head for longer than sweepMs;
+//   if BullMQ has no such job (a crash between pop and add), it adds it; if the job already completed
+//   or failed (a crash before the pop), it pops it. Completed keyed jobs are kept an hour so the sweeper
+//   can tell "finished" from "never added".
+// - Defensive: a keyed job that is somehow in BullMQ while not first in line (LPOS > 0) is put back
+//   with moveToDelayed + DelayedError (no attempt used) and looks again after pollMs.
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue as BullQueue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Logger } from '../../sdk/index.ts';
@@ -43,17 +46,36 @@ export interface BullmqQueueOptions {
   tuning: QueueTuning;
 }
 
-// KEYS: line, keys-with-a-line set, enqueue-time hash. ARGV: job id, key, now (ms).
+// KEYS: line, set of keys with a line, head-since hash, job-data hash. ARGV: job id, key, now, data.
+// Returns the line's length after the append, or -1 when the id is already in line.
 const joinLineLua = `
-if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return -1 end
+local n = redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
-return 1`;
-const leaveLineLua = `
-local n = redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
+if n == 1 then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
+return n`;
+// Same KEYS. ARGV: finished job id, key, now. Pops the job if it is the head; returns the next head's id
+// and data, or nil.
+const advanceLineLua = `
+if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return nil end
+redis.call('LPOP', KEYS[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
-if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+redis.call('HDEL', KEYS[4], ARGV[1])
+local nxt = redis.call('LINDEX', KEYS[1], 0)
+if not nxt then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return nil
+end
+redis.call('HSET', KEYS[3], nxt, ARGV[3])
+return {nxt, redis.call('HGET', KEYS[4], nxt)}`;
+// KEYS: set of keys with a line. ARGV: line key prefix. Jobs waiting behind a head, for depth().
+const backlogLua = `
+local n = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local len = redis.call('LLEN', ARGV[1] .. key)
+  if len > 1 then n = n + len - 1 end
+end
 return n`;
 
 // BullMQ refuses custom job ids that are integers or contain ":"; the hub's ids (delivery ids, change
@@ -79,8 +101,9 @@ export async function openBullmqQueue(opts: BullmqQueueOptions): Promise<Queue> 
     throw new Error(`queue: cannot open the BullMQ queue: ${errorText(err)}`);
   }
   const redis = await all[0]!.getBackend().client;
-  redis.defineCommand('approvalHubJoinLine', { numberOfKeys: 3, lua: joinLineLua });
-  redis.defineCommand('approvalHubLeaveLine', { numberOfKeys: 3, lua: leaveLineLua });
+  redis.defineCommand('approvalHubJoinLine', { numberOfKeys: 4, lua: joinLineLua });
+  redis.defineCommand('approvalHubAdvanceLine', { numberOfKeys: 4, lua: advanceLineLua });
+  redis.defineCommand('approvalHubLineBacklog', { numberOfKeys: 1, lua: backlogLua });
   return new BullmqQueue(queues, redis, opts);
 }
 
@@ -114,30 +137,38 @@ class BullmqQueue implements Queue {
     return this.#queues.get(checkKind(kind))!;
   }
 
+  #linePrefix(kind: JobKind): string {
+    return `${this.#opts.prefix}:approval-hub-line:${kind}:`;
+  }
+
   #lineKeys(kind: JobKind, key: string): string[] {
     const p = this.#opts.prefix;
-    return [`${p}:approval-hub-line:${kind}:${key}`, `${p}:approval-hub-lines:${kind}`, `${p}:approval-hub-line-since:${kind}`];
+    return [`${this.#linePrefix(kind)}${key}`, `${p}:approval-hub-lines:${kind}`, `${p}:approval-hub-head-since:${kind}`, `${p}:approval-hub-line-jobs:${kind}`];
   }
 
-  async #joinLine(kind: JobKind, key: string, jobId: string): Promise<void> {
-    await this.#redis.runCommand('approvalHubJoinLine', [...this.#lineKeys(kind, key), jobId, key, String(Date.now())]);
+  async #add(kind: JobKind, jobId: string, data: StoredJob): Promise<void> {
+    await this.#queue(kind).add(kind, data, {
+      jobId,
+      delay: Math.max(0, data.notBefore - Date.now()),
+      attempts: data.maxAttempts,
+      backoff: { type: 'approval-hub' }, // the shared full-jitter policy, see backoffStrategy below
+      // Keyed jobs stay an hour once completed so the sweeper can tell a finished head from a lost one.
+      removeOnComplete: data.key ? { age: 3600 } : true,
+      removeOnFail: false, // the failed set is the dead-letter list
+    });
   }
 
-  async #leaveLine(kind: JobKind, key: string, jobId: string): Promise<void> {
-    await this.#redis.runCommand('approvalHubLeaveLine', [...this.#lineKeys(kind, key), jobId, key]);
+  /** Queues a job: straight into BullMQ, or into its key's line (and into BullMQ if first in line). */
+  async #submit(kind: JobKind, jobId: string, data: StoredJob): Promise<void> {
+    if (data.key === null) return this.#add(kind, jobId, data);
+    const n = (await this.#redis.runCommand('approvalHubJoinLine', [...this.#lineKeys(kind, data.key), jobId, data.key, String(Date.now()), JSON.stringify(data)])) as number;
+    if (n === 1) await this.#add(kind, jobId, data);
   }
 
-  /** Takes a finished job out of its line and starts the next one now rather than at its next look
-   * (pollMs), unless the next one is itself delayed (delayMs). */
+  /** The head of a line finished: pop it and hand the next job in line to BullMQ. */
   async #release(kind: JobKind, key: string, jobId: string): Promise<void> {
-    await this.#leaveLine(kind, key, jobId);
-    const [line] = this.#lineKeys(kind, key);
-    const [next] = await this.#redis.lrange(line!, 0, 0);
-    if (next === undefined) return;
-    const nextJob = await this.#queue(kind).getJob(next);
-    if (!nextJob || Date.now() < (nextJob.data as StoredJob).notBefore) return;
-    // It may have been picked up meanwhile; promote() then refuses, which is fine.
-    if ((await nextJob.getState()) === 'delayed') await nextJob.promote().catch(() => undefined);
+    const next = (await this.#redis.runCommand('approvalHubAdvanceLine', [...this.#lineKeys(kind, key), jobId, key, String(Date.now())])) as [string, string | null] | null;
+    if (next && next[1]) await this.#add(kind, next[0], JSON.parse(next[1]) as StoredJob);
   }
 
   #assertOpen(): void {
@@ -149,27 +180,19 @@ class BullmqQueue implements Queue {
     const job = checkJobInput(input);
     const id = job.id ?? randomUUID();
     const jobId = bullId(id);
-    const q = this.#queue(job.kind);
     if (job.id) {
-      const existing = await q.getJob(jobId);
+      const existing = await this.#queue(job.kind).getJob(jobId);
       if (existing) {
         const state = await existing.getState();
-        // Dedupe while unfinished. A dead letter is finished: enqueueing its id again replaces it.
+        // Dedupe while unfinished. Finished is finished: a dead letter (or a completed job kept for the
+        // sweeper) with this id is replaced. A keyed job still waiting in its line is deduped by the line.
         if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return id;
         await existing.remove().catch(() => undefined);
       }
     }
-    if (job.key) await this.#joinLine(job.kind, job.key, jobId);
     const now = Date.now();
     const data: StoredJob = { id, key: job.key, payload: JSON.parse(job.payloadJson) as unknown, maxAttempts: job.maxAttempts, enqueuedAt: new Date(now).toISOString(), notBefore: now + job.delayMs };
-    await q.add(job.kind, data, {
-      jobId,
-      delay: job.delayMs,
-      attempts: job.maxAttempts,
-      backoff: { type: 'approval-hub' }, // the shared full-jitter policy, see backoffStrategy below
-      removeOnComplete: true,
-      removeOnFail: false, // the failed set is the dead-letter list
-    });
+    await this.#submit(job.kind, jobId, data);
     return id;
   }
 
@@ -196,7 +219,7 @@ class BullmqQueue implements Queue {
     // re-runs the job, still at the head).
     worker.on('completed', (bj: BullJob) => {
       const data = bj.data as StoredJob;
-      if (data.key) this.#release(kind, data.key, bj.id!).catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: releasing the ordering key failed; the sweeper will'));
+      if (data.key) this.#release(kind, data.key, bj.id!).catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: starting the next job for this key failed; the sweeper will'));
     });
     this.#workers.set(kind, worker);
     const sweeper = setInterval(() => {
@@ -244,22 +267,23 @@ class BullmqQueue implements Queue {
   }
 
   async #sweep(kind: JobKind): Promise<void> {
-    const [, lines, since] = this.#lineKeys(kind, '');
-    const keys = await this.#redis.smembers(lines!);
+    const [, lines, headSince, lineJobs] = this.#lineKeys(kind, '');
     const q = this.#queue(kind);
-    for (const key of keys) {
+    for (const key of await this.#redis.smembers(lines!)) {
       const [line] = this.#lineKeys(kind, key);
       const [head] = await this.#redis.lrange(line!, 0, 0);
-      if (head === undefined) {
-        await this.#redis.runCommand('approvalHubLeaveLine', [...this.#lineKeys(kind, key), '', key]);
-        continue;
-      }
+      if (head === undefined) continue;
+      const since = Number(await this.#redis.hget(headSince!, head));
+      if (Number.isFinite(since) && Date.now() - since < this.#opts.tuning.sweepMs) continue; // the normal path is still at work
       const state = await q.getJobState(head);
-      if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
-      const joined = Number(await this.#redis.hget(since!, head));
-      if (Number.isFinite(joined) && Date.now() - joined < this.#opts.tuning.sweepMs) continue;
-      this.#opts.log.warn({ kind, key, job: head }, 'queue: the first job for this key is gone (a crash?); letting the next one run');
-      await this.#leaveLine(kind, key, head);
+      if (state === 'unknown') {
+        const data = await this.#redis.hget(lineJobs!, head);
+        this.#opts.log.warn({ kind, key, job: head }, 'queue: the first job for this key was never handed to BullMQ (a crash?); adding it');
+        if (data) await this.#add(kind, head, JSON.parse(data) as StoredJob);
+      } else if (state === 'completed' || state === 'failed') {
+        this.#opts.log.warn({ kind, key, job: head }, 'queue: the first job for this key finished but the next was not started (a crash?); starting it');
+        await this.#release(kind, key, head);
+      }
     }
   }
 
@@ -268,7 +292,9 @@ class BullmqQueue implements Queue {
     await Promise.all(
       jobKinds.map(async (kind) => {
         const c = await this.#queue(kind).getJobCounts('wait', 'delayed', 'prioritized', 'active', 'failed');
-        out[kind] = { waiting: (c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0), running: c.active ?? 0, dead: c.failed ?? 0 };
+        const [, lines] = this.#lineKeys(kind, '');
+        const inLine = Number(await this.#redis.runCommand('approvalHubLineBacklog', [lines!, this.#linePrefix(kind)]));
+        out[kind] = { waiting: (c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) + inLine, running: c.active ?? 0, dead: c.failed ?? 0 };
       }),
     );
     return out;
@@ -308,9 +334,14 @@ class BullmqQueue implements Queue {
       for (const bj of await this.#failed(kind)) {
         const data = bj.data as StoredJob;
         if (wanted && !wanted.has(data.id)) continue;
-        // The replayed job joins the end of its key's line, behind jobs enqueued while it was dead.
-        if (data.key) await this.#joinLine(kind, data.key, bj.id!);
-        await bj.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        if (data.key) {
+          // The replayed job joins the end of its key's line, behind jobs enqueued while it was dead;
+          // the failed copy goes so that the job can be added again when its turn comes.
+          await bj.remove();
+          await this.#submit(kind, bj.id!, { ...data, notBefore: Date.now() });
+        } else {
+          await bj.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        }
         n++;
       }
     }
