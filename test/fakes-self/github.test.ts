@@ -1,0 +1,158 @@
+// The fake GitHub keeps the GitHub App contract: app JWT → installation token, the deployment
+// protection rule callback, pre-approval reads, webhook deliveries and redelivery.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, createPrivateKey, sign } from 'node:crypto';
+import { createAppAuth } from '@octokit/auth-app';
+import { request as octokitRequest } from '@octokit/request';
+import { HttpError, type VendorFacts } from '../../src/sdk/index.ts';
+import { startFakeGitHub, type FakeGitHub } from '../fakes/github.ts';
+import { startReceiver } from '../fakes/receiver.ts';
+import { all, clientOn, sharedClock } from './support.ts';
+
+const vendor: VendorFacts = { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] };
+const clock = sharedClock(Date.now());
+let gh: FakeGitHub;
+let auth: ReturnType<typeof createAppAuth>;
+
+function jwt(claims: Record<string, unknown>, alg = 'RS256'): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const data = `${enc({ alg, typ: 'JWT' })}.${enc(claims)}`;
+  return `${data}.${sign('RSA-SHA256', Buffer.from(data), createPrivateKey(gh.privateKey)).toString('base64url')}`;
+}
+async function installationToken(): Promise<string> {
+  return ((await auth({ type: 'installation', installationId: 1001 })) as { token: string }).token;
+}
+const hub = () => clientOn(gh.url, { type: 'github-app', appId: gh.appId, installationId: 1001 }, vendor, clock, { authHeaders: async () => ({ authorization: `Bearer ${await installationToken()}`, accept: 'application/vnd.github+json' }) });
+
+before(async () => {
+  gh = await startFakeGitHub({ now: clock.now });
+  auth = createAppAuth({ appId: gh.appId, privateKey: gh.privateKey, request: octokitRequest.defaults({ baseUrl: gh.url }) });
+});
+after(() => gh.close());
+
+describe('fake GitHub', () => {
+  it("issues an installation token (201) for @octokit/auth-app's RS256 app JWT", async () => {
+    const token = await installationToken();
+    assert.match(token, /^ghs_/);
+    assert.equal(gh.tokens.get(token)!.installationId, 1001);
+  });
+
+  it('refuses app JWTs with the wrong issuer, a too-long expiry or another algorithm', async () => {
+    const nowSec = Math.floor(clock.now() / 1000);
+    const cases: [string, string][] = [
+      [jwt({ iss: 999, iat: nowSec - 30, exp: nowSec + 540 }), "'Issuer' claim"],
+      [jwt({ iss: gh.appId, iat: nowSec, exp: nowSec + 3600 }), 'too far in the future'],
+      [jwt({ iss: gh.appId, iat: nowSec - 30, exp: nowSec + 540 }, 'RS512'), "'alg' must be RS256"],
+      [jwt({ iss: gh.appId, iat: nowSec - 700, exp: nowSec - 100 }), "'Expiration time'"],
+    ];
+    for (const [token, message] of cases) {
+      const res = await fetch(`${gh.url}/app/installations/1001/access_tokens`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { message: string; documentation_url: string };
+      assert.ok(body.message.includes(message), body.message);
+      assert.ok(body.documentation_url);
+    }
+  });
+
+  it('answers 401 Bad credentials to API calls without an installation token', async () => {
+    const res = await fetch(`${gh.url}/repos/acme/payments-api/pulls/1/reviews`);
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { message: string }).message, 'Bad credentials');
+  });
+
+  it('sends a signed deployment_protection_rule webhook whose callback URL the hub answers with 204', async () => {
+    const receiver = await startReceiver(200);
+    try {
+      const sent = await gh.sendDeploymentProtectionRule(receiver.url, { secret: 'gh-secret', runId: 555, environment: 'production' });
+      assert.equal(sent.status, 200);
+      const got = receiver.received[0]!;
+      assert.equal(got.headers['x-github-event'], 'deployment_protection_rule');
+      assert.equal(got.headers['x-github-delivery'], sent.guid);
+      assert.equal(got.headers['x-hub-signature-256'], `sha256=${createHmac('sha256', 'gh-secret').update(got.rawBody).digest('hex')}`);
+      const payload = JSON.parse(got.rawBody) as { deployment_callback_url: string; environment: string; installation: { id: number } };
+      assert.equal(payload.deployment_callback_url, `${gh.url}/repos/acme/payments-api/actions/runs/555/deployment_protection_rule`);
+      assert.equal(payload.installation.id, 1001);
+
+      const res = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'approved', comment: 'CAB approved CHG0030012' } });
+      assert.equal(res.status, 204);
+      assert.deepEqual(
+        gh.decisions.map((d) => [d.runId, d.environment_name, d.state, d.comment]),
+        [[555, 'production', 'approved', 'CAB approved CHG0030012']],
+      );
+      const again = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'rejected' } }).catch((e: unknown) => e);
+      assert.ok(again instanceof HttpError);
+      assert.equal(again.status, 422);
+      const otherEnv = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'staging', state: 'approved' } }).catch((e: unknown) => e);
+      assert.equal((otherEnv as HttpError).status, 404);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('lists reviews with Link paging ("; rel" with a space) and checks, statuses and code scanning alerts', async () => {
+    for (const login of ['ana', 'bo', 'cy']) gh.addReview('acme/payments-api', 7, { login, state: 'APPROVED' });
+    const raw = await fetch(`${gh.url}/repos/acme/payments-api/pulls/7/reviews?per_page=2`, { headers: { authorization: `Bearer ${await installationToken()}` } });
+    assert.match(raw.headers.get('link')!, /; rel="next", <[^>]+>; rel="last"$/);
+    assert.equal(raw.headers.get('x-ratelimit-limit'), '5000');
+    const logins = await all(hub().paginate({ method: 'GET', path: '/repos/acme/payments-api/pulls/7/reviews', query: { per_page: 2 } }, (b) => (b as { user: { login: string } }[]).map((r) => r.user.login)));
+    assert.deepEqual(logins, ['ana', 'bo', 'cy']);
+
+    gh.addCheckRun('acme/payments-api', 'abc123', { name: 'build', status: 'completed', conclusion: 'success' });
+    gh.addCheckRun('acme/payments-api', 'abc123', { name: 'e2e', status: 'in_progress' });
+    const checks = await hub().request<{ total_count: number; check_runs: { name: string; conclusion: string | null }[] }>({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/check-runs' });
+    assert.equal(checks.body.total_count, 2);
+    assert.deepEqual(checks.body.check_runs.map((c) => [c.name, c.conclusion]), [['build', 'success'], ['e2e', null]]);
+
+    gh.addStatus('acme/payments-api', 'abc123', { context: 'ci/legacy', state: 'pending' });
+    gh.addStatus('acme/payments-api', 'abc123', { context: 'ci/legacy', state: 'success' });
+    const status = await hub().request<{ state: string; total_count: number }>({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/status' });
+    assert.deepEqual([status.body.state, status.body.total_count], ['success', 1]);
+
+    gh.addCodeScanningAlert('acme/payments-api', { severity: 'critical' });
+    gh.addCodeScanningAlert('acme/payments-api', { severity: 'low', state: 'dismissed' });
+    const alerts = await hub().request<{ number: number }[]>({ method: 'GET', path: '/repos/acme/payments-api/code-scanning/alerts', query: { state: 'open', ref: 'refs/heads/main' } });
+    assert.deepEqual(alerts.body.map((a) => a.number), [1]);
+  });
+
+  it('hides repositories outside the installation (404)', async () => {
+    const err = await hub().request({ method: 'GET', path: '/repos/other/repo/pulls/1/reviews' }).catch((e: unknown) => e);
+    assert.equal((err as HttpError).status, 404);
+  });
+
+  it('lists webhook deliveries and redelivers one with the same GUID', async () => {
+    const receiver = await startReceiver(500);
+    try {
+      const sent = await gh.sendDeploymentProtectionRule(receiver.url, { secret: 's', runId: 556 });
+      assert.equal(sent.status, 500);
+      const appJwt = ((await auth({ type: 'app' })) as { token: string }).token;
+      const app = clientOn(gh.url, { type: 'bearer', token: appJwt }, vendor, clock);
+      const list = await app.request<{ id: number; guid: string; status_code: number; redelivery: boolean }[]>({ method: 'GET', path: '/app/hook/deliveries' });
+      const failed = list.body.find((d) => d.guid === sent.guid)!;
+      assert.equal(failed.status_code, 500);
+      receiver.answer(200);
+      const res = await app.request({ method: 'POST', path: `/app/hook/deliveries/${failed.id}/attempts` });
+      assert.equal(res.status, 202);
+      assert.deepEqual(receiver.received.map((r) => r.headers['x-github-delivery']), [sent.guid, sent.guid]);
+      assert.equal(gh.deliveries.at(-1)!.redelivery, true);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('answers a primary rate limit with 403 and x-ratelimit-remaining: 0, and a secondary one with retry-after', async () => {
+    gh.rateLimit(4);
+    const before = gh.calls.length;
+    await hub().request({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/status' });
+    const seen = gh.calls.slice(before).filter((c) => !c.path.startsWith('/app/'));
+    assert.deepEqual(seen.map((c) => c.status), [403, 200]);
+    assert.ok(seen[1]!.at - seen[0]!.at >= 3000);
+
+    gh.secondaryRateLimitNext(1, 2);
+    const mark = gh.calls.length;
+    await hub().request({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/status' });
+    const second = gh.calls.slice(mark).filter((c) => !c.path.startsWith('/app/'));
+    assert.deepEqual(second.map((c) => c.status), [403, 200]);
+    assert.ok(second[1]!.at - second[0]!.at >= 2000);
+  });
+});
