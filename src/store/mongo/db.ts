@@ -6,6 +6,12 @@
 // servers we test against (jongodb) do not provide them, and every operation below can be made
 // race-free without one. Where a transaction would otherwise be the obvious tool, a comment says why
 // it is not needed.
+//
+// The one place a transaction would be the natural tool is above this adapter: the pipeline's
+// "update the change, append its transitions, record its jobs" spans three collections. The port
+// deliberately offers no such call; each step is idempotent or guarded (the change's version, job
+// idempotency keys, transitions appended after the change update wins), so a crash between steps is
+// repaired by re-running the step, on SQLite and MongoDB alike.
 import type { Collection, Db as MongoDb, Document } from 'mongodb';
 import { StoreInputError } from '../port.ts';
 
