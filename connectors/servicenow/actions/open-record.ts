@@ -3,7 +3,7 @@
 import { PermanentError, type ActionDefinition, type JsonObject } from '../../../src/sdk/index.ts';
 import { changeLink, findOne, queryValue, tablePath, type SnRecord } from '../table-api.ts';
 
-const fields = 'sys_id,number,state,approval,sys_mod_count,correlation_id';
+const recordFields = 'sys_id,number,state,approval,sys_mod_count,correlation_id';
 
 export const openRecord: ActionDefinition = {
   intent: 'open-record',
@@ -11,12 +11,14 @@ export const openRecord: ActionDefinition = {
   async run(input, ctx) {
     const changeId = input.change.id;
     if (typeof changeId !== 'string' || changeId === '') throw new PermanentError('the change has no id to correlate the ServiceNow record with');
-    const existing = await findOne(ctx.http, 'change_request', `correlation_id=${queryValue(changeId)}`, fields);
+    const existing = await findOne(ctx.http, 'change_request', `correlation_id=${queryValue(changeId)}`, recordFields);
     if (existing) return { status: 'already-done', link: changeLink(ctx, existing), result: { number: existing.number as string } };
 
     const group = input.params.assignmentGroup ?? ctx.connection.options.assignmentGroup;
+    // A new change starts where ServiceNow's state model puts it (New); sync-state moves it afterwards.
+    const { state: _state, ...fields } = ctx.render('change_request', input.change);
     const body: JsonObject = {
-      ...ctx.render('change_request', input.change),
+      ...fields,
       correlation_id: changeId,
       correlation_display: 'approval-hub',
       ...(typeof group === 'string' ? { assignment_group: group } : {}),
@@ -25,7 +27,7 @@ export const openRecord: ActionDefinition = {
     const res = await ctx.http.request<{ result: SnRecord }>({
       method: 'POST',
       path: tablePath('change_request'),
-      query: { sysparm_exclude_reference_link: true, sysparm_fields: fields },
+      query: { sysparm_exclude_reference_link: true, sysparm_fields: recordFields },
       body,
     });
     return { status: 'done', link: changeLink(ctx, res.body.result), result: { number: res.body.result.number as string } };

@@ -1,0 +1,225 @@
+// Jira / JSM connector: signature checks, actions and search reconciliation against msw. Responses are
+// the shared vendor payloads (connectors/jira/fixtures/responses/jsm-approvals-list.json is
+// /work/shared/vendor-payloads/jsm-approvals-list.json; issues come from the issue_updated fixture).
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import jira from '../../connectors/jira/index.ts';
+import { HttpError } from '../../src/sdk/index.ts';
+import { actionContext, actionInput, actionOf, allPages } from './support/context.ts';
+import { connectionFor, root } from './support/fixtures.ts';
+
+const J = 'https://acme.atlassian.net';
+const server = setupServer();
+before(() => server.listen({ onUnhandledRequest: 'error' }));
+afterEach(() => server.resetHandlers());
+after(() => server.close());
+
+const conn = connectionFor('jira', {
+  baseUrl: J,
+  auth: { type: 'basic', username: 'hub@acme.example', password: 'api-token' },
+  webhook: { secret: 'jira-secret' },
+  options: { project: 'CHG', statuses: { approved: 'Awaiting implementation', rejected: 'Declined' }, timeZone: 'Europe/Berlin' },
+});
+const link = { kind: 'issue', externalId: 'CHG-42', data: { id: '10042' } };
+const read = async (path: string) => JSON.parse(await readFile(join(root, path), 'utf8')) as Record<string, unknown>;
+const approvalsList = () => read('connectors/jira/fixtures/responses/jsm-approvals-list.json') as Promise<{ values: Record<string, unknown>[] }>;
+const issueFixture = async () => (await read('connectors/jira/fixtures/deliveries/issue-status-approved/body.json')).issue as { id: string; key: string; self: string; fields: Record<string, unknown> };
+
+describe('jira webhook verification', () => {
+  const body = '{"webhookEvent":"jira:issue_updated"}';
+  const d = (headers: Record<string, string>) => ({ rawBody: Buffer.from(body), headers, receivedAt: new Date() });
+  const sig = (secret: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+  it('accepts X-Hub-Signature made with the connection secret', () => {
+    assert.deepEqual(jira.webhook!.verify(d({ 'x-hub-signature': sig('jira-secret') }), conn), { ok: true });
+  });
+  it('refuses a signature made with another secret', () => {
+    assert.deepEqual(jira.webhook!.verify(d({ 'x-hub-signature': sig('nope') }), conn), { ok: false, reason: 'x-hub-signature does not match the body' });
+  });
+  it('does not accept GitHub’s header name in place of Jira’s', () => {
+    assert.deepEqual(jira.webhook!.verify(d({ 'x-hub-signature-256': sig('jira-secret') }), conn), { ok: false, reason: 'missing x-hub-signature header' });
+  });
+  it('refuses a sha1 signature', () => {
+    assert.deepEqual(jira.webhook!.verify(d({ 'x-hub-signature': 'sha1=abc' }), conn), { ok: false, reason: 'x-hub-signature is not a sha256= signature' });
+  });
+});
+
+describe('jira comment and transition', () => {
+  it('comments with an ADF body carrying the idempotency key, and finds it on a retry', async () => {
+    const comments: Record<string, unknown>[] = [];
+    server.use(
+      http.get(`${J}/rest/api/3/issue/CHG-42/comment`, ({ request }) => {
+        assert.equal(new URL(request.url).searchParams.get('expand'), 'properties');
+        return HttpResponse.json({ startAt: 0, maxResults: 50, total: comments.length, comments });
+      }),
+      http.post(`${J}/rest/api/3/issue/CHG-42/comment`, async ({ request }) => {
+        const body = (await request.json()) as Record<string, unknown>;
+        comments.push({ id: '10100', ...body });
+        return HttpResponse.json({ id: '10100', body: body.body, created: '2024-11-24T14:21:00.000+0100' }, { status: 201 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const input = actionInput('comment', { idempotencyKey: 'chg_1:announce:3', link, params: { message: 'Change approved by CAB\nDeploy window 14:00-15:00 UTC' } });
+    assert.deepEqual(await actionOf(jira, 'comment')(input, ctx), { status: 'done', link, result: { commentId: '10100' } });
+    assert.deepEqual(comments[0], {
+      id: '10100',
+      body: {
+        type: 'doc', version: 1,
+        content: [
+          { type: 'paragraph', content: [{ type: 'text', text: 'Change approved by CAB' }] },
+          { type: 'paragraph', content: [{ type: 'text', text: 'Deploy window 14:00-15:00 UTC' }] },
+        ],
+      },
+      properties: [{ key: 'approval-hub', value: { idempotencyKey: 'chg_1:announce:3' } }],
+    });
+    assert.equal((await actionOf(jira, 'comment')(input, ctx)).status, 'already-done');
+    assert.equal(comments.length, 1);
+  });
+
+  it('picks the transition whose target status is configured for the state and posts it', async () => {
+    let posted: unknown = null;
+    server.use(
+      http.get(`${J}/rest/api/3/issue/CHG-42`, () => HttpResponse.json({ id: '10042', key: 'CHG-42', fields: { status: { name: 'Awaiting approval' } } })),
+      http.get(`${J}/rest/api/3/issue/CHG-42/transitions`, () =>
+        HttpResponse.json({
+          expand: 'transitions',
+          transitions: [
+            { id: '21', name: 'Decline', to: { id: '10006', name: 'Declined' }, isAvailable: true },
+            { id: '31', name: 'Approve', to: { id: '10005', name: 'Awaiting implementation' }, isAvailable: true },
+          ],
+        }),
+      ),
+      http.post(`${J}/rest/api/3/issue/CHG-42/transitions`, async ({ request }) => {
+        posted = await request.json();
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'transition')(actionInput('transition', { link, params: { state: 'approved' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link, result: { status: 'Awaiting implementation', transitionId: '31' } });
+    assert.deepEqual(posted, { transition: { id: '31' } });
+  });
+
+  it('does nothing when the issue already shows the configured status', async () => {
+    server.use(http.get(`${J}/rest/api/3/issue/CHG-42`, () => HttpResponse.json({ fields: { status: { name: 'Awaiting implementation' } } })));
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'transition')(actionInput('transition', { link, params: { state: 'approved' } }), ctx);
+    assert.deepEqual(result, { status: 'already-done', link, result: { status: 'Awaiting implementation' } });
+  });
+
+  it('refuses permanently when no available transition leads to the status, naming what is available', async () => {
+    server.use(
+      http.get(`${J}/rest/api/3/issue/CHG-42`, () => HttpResponse.json({ fields: { status: { name: 'Implementing' } } })),
+      http.get(`${J}/rest/api/3/issue/CHG-42/transitions`, () => HttpResponse.json({ transitions: [{ id: '41', name: 'Complete', to: { id: '10007', name: 'Review' } }] })),
+    );
+    const ctx = await actionContext(jira, conn);
+    await assert.rejects(actionOf(jira, 'transition')(actionInput('transition', { link, params: { state: 'rejected' } }), ctx), {
+      name: 'PermanentError',
+      message: 'issue CHG-42 has no transition to "Declined" from "Implementing" (available: Complete → Review)',
+    });
+  });
+});
+
+describe('jsm approvals', () => {
+  it('answers the pending approval as the hub account and posts the reason as an internal comment', async () => {
+    const list = await approvalsList();
+    const calls: [string, unknown][] = [];
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, async ({ request }) => {
+        calls.push(['decision', await request.json()]);
+        return HttpResponse.json({ ...list.values[0], finalDecision: 'declined' });
+      }),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, async ({ request }) => {
+        calls.push(['comment', await request.json()]);
+        return HttpResponse.json({ id: '1' }, { status: 201 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'reject', rationale: 'Rejected in ServiceNow CAB: freeze' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'declined' } });
+    assert.deepEqual(calls, [
+      ['decision', { decision: 'decline' }],
+      ['comment', { body: 'Declined via approval-hub: Rejected in ServiceNow CAB: freeze', public: false }],
+    ]);
+  });
+
+  it('says plainly that only an assigned approver can answer when the hub account is not one', async () => {
+    const list = await approvalsList();
+    list.values[0]!.canAnswerApproval = false;
+    server.use(http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)));
+    const ctx = await actionContext(jira, conn);
+    await assert.rejects(actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx), (e: Error) => {
+      assert.equal(e.name, 'PermanentError');
+      assert.match(e.message, /the hub's Jira account is not an approver of "Change manager approval"; JSM accepts answers only from assigned approvers/);
+      return true;
+    });
+  });
+
+  it('treats an approval already answered the same way as done', async () => {
+    const list = await approvalsList();
+    list.values[0]!.finalDecision = 'approved';
+    server.use(http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)));
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx);
+    assert.equal(result.status, 'already-done');
+  });
+
+  it('reads approvals back as canonical decisions', async () => {
+    const list = await approvalsList();
+    const first = list.values[0]!;
+    const answered = { ...first, finalDecision: 'approved', approvers: [{ ...(first.approvers as object[])[0], approverDecision: 'approved' }], completedDate: { iso8601: '2024-11-24T14:25:00+0100' } };
+    server.use(http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json({ ...list, values: [answered] })));
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'read-approvals')(actionInput('read-approvals', { link }), ctx);
+    assert.deepEqual(result.result?.approvals, [{ id: '7', name: 'Change manager approval', finalDecision: 'approved', canAnswerApproval: true }]);
+    const decisions = result.result?.decisions as { outcome: string; actor: string; at: string }[];
+    assert.deepEqual(decisions.map((d) => [d.outcome, d.actor, d.at]), [['approve', '5b10ac8d82e05b22cc7d4ef5', '2024-11-24T13:25:00.000Z']]);
+  });
+});
+
+describe('jira reconcile', () => {
+  it('searches with explicit fields and a one-minute overlap, follows nextPageToken and skips issues already seen', async () => {
+    const issue = await issueFixture();
+    const older = { ...issue, id: '10041', key: 'CHG-41', fields: { ...issue.fields, updated: '2024-11-24T14:00:30.000+0100' } };
+    const seenBefore = { ...issue, id: '10040', key: 'CHG-40', fields: { ...issue.fields, updated: '2024-11-24T13:59:10.000+0100' } };
+    const requests: URLSearchParams[] = [];
+    server.use(
+      http.get(`${J}/rest/api/3/search/jql`, ({ request }) => {
+        const q = new URL(request.url).searchParams;
+        requests.push(q);
+        if (!q.get('nextPageToken')) return HttpResponse.json({ issues: [seenBefore, older], nextPageToken: 'tok-2', isLast: false });
+        return HttpResponse.json({ issues: [issue], isLast: true });
+      }),
+    );
+    const cursor = JSON.stringify({ since: '2024-11-24T12:59:10.000Z', seen: ['10040@2024-11-24T13:59:10.000+0100'] });
+    const ctx = await actionContext(jira, conn, { cursor });
+    const pages = await allPages(jira.reconcile!(ctx));
+    assert.equal(requests.length, 2);
+    // 12:59:10Z is 13:59 in Berlin; one minute earlier for JQL's minute resolution.
+    assert.equal(requests[0]!.get('jql'), '(project = "CHG") AND updated >= "2024-11-24 13:58" ORDER BY updated ASC');
+    assert.equal(requests[0]!.get('fields'), 'summary,status,updated,created,description,reporter,labels,project');
+    assert.equal(requests[1]!.get('nextPageToken'), 'tok-2');
+    const events = pages.flatMap((p) => p.events);
+    assert.deepEqual(events.map((e) => [e.type, e.link.externalId, e.type === 'record.updated' ? e.fields.state : null]), [
+      ['record.updated', 'CHG-41', 'approved'],
+      ['record.updated', 'CHG-42', 'approved'],
+    ]);
+    assert.deepEqual(JSON.parse(pages.at(-1)!.cursor), { since: '2024-11-24T13:20:00.118Z', seen: ['10042@2024-11-24T14:20:00.118+0100'] });
+  });
+
+  it('surfaces a 429 with Retry-After as HttpError.retryAfterMs', async () => {
+    server.use(
+      http.get(`${J}/rest/api/3/search/jql`, () =>
+        HttpResponse.json({ errorMessages: ['Rate limit exceeded.'], errors: {} }, { status: 429, headers: { 'Retry-After': '12', 'RateLimit-Reason': 'jira-burst-based' } }),
+      ),
+    );
+    const ctx = await actionContext(jira, conn, { cursor: JSON.stringify({ since: '2024-11-24T12:00:00Z', seen: [] }) });
+    await assert.rejects(allPages(jira.reconcile!(ctx)), (e: unknown) => e instanceof HttpError && e.status === 429 && e.retryAfterMs === 12_000);
+  });
+});
