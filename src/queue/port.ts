@@ -10,10 +10,13 @@ export type JobKind = 'delivery' | 'outbound' | 'reconcile' | 'timer';
 export interface JobInput<P = unknown> {
   kind: JobKind;
   payload: P; // JSON-serialisable
-  /** Enqueueing the same id twice while the first is not finished adds it once. */
+  /** Enqueueing the same id twice while the first is not finished adds it once. Once it is finished
+   * (completed or dead-lettered) the id may be enqueued again; that replaces its dead letter. */
   id?: string;
-  /** Ordering key (e.g. a change id): a job is not started while an earlier-enqueued job with the same
-   * key is unfinished (waiting, running or waiting to retry). Dead-lettered jobs release the key. */
+  /** Ordering key (e.g. a change id): a job is not started while an earlier-enqueued job of the same
+   * kind with the same key is unfinished (waiting, delayed, running or waiting to retry). Keys are
+   * scoped per kind, so a delayed timer never holds up outbound work for the same change.
+   * Dead-lettered jobs release the key; a replayed job queues behind the key's current jobs. */
   key?: string;
   /** Earliest start, ms from now (timers). */
   delayMs?: number;

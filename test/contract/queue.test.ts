@@ -185,6 +185,21 @@ for (const adapter of adapters) {
       assert.ok(at('start other#1') < at('done first'), `a job with another key was held back: ${log.join(', ')}`);
     });
 
+    test('keys are scoped per kind: a delayed timer does not hold up outbound work for the same change', async (t) => {
+      const q = await open(t, adapter.backend(t));
+      const ran: string[] = [];
+      q.process('timer', async () => {
+        ran.push('timer');
+      });
+      q.process('outbound', async () => {
+        ran.push('outbound');
+      });
+      await q.enqueue({ kind: 'timer', key: 'CHG0030007', payload: {}, delayMs: 60_000 });
+      await q.enqueue({ kind: 'outbound', key: 'CHG0030007', payload: {} });
+      await waitFor('the outbound job ran', () => ran.includes('outbound'));
+      assert.deepEqual(ran, ['outbound']);
+    });
+
     test('a dead-lettered job releases its key', async (t) => {
       const q = await open(t, adapter.backend(t));
       const ran: string[] = [];

@@ -122,6 +122,7 @@ class BullmqQueue implements Queue {
   readonly #queues: Map<JobKind, BullQueue>;
   readonly #workers = new Map<JobKind, Worker>();
   readonly #sweepers: NodeJS.Timeout[] = [];
+  readonly #releasing = new Set<Promise<void>>();
   readonly #redis: RedisClient;
   readonly #opts: BullmqQueueOptions;
   #closing = false;
@@ -219,7 +220,11 @@ class BullmqQueue implements Queue {
     // re-runs the job, still at the head).
     worker.on('completed', (bj: BullJob) => {
       const data = bj.data as StoredJob;
-      if (data.key) this.#release(kind, data.key, bj.id!).catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: starting the next job for this key failed; the sweeper will'));
+      if (!data.key) return;
+      const releasing = this.#release(kind, data.key, bj.id!)
+        .catch((err) => this.#opts.log.warn({ kind, id: data.id, err: errorText(err) }, 'queue: starting the next job for this key failed; the sweeper will'))
+        .finally(() => this.#releasing.delete(releasing));
+      this.#releasing.add(releasing);
     });
     this.#workers.set(kind, worker);
     const sweeper = setInterval(() => {
@@ -359,6 +364,7 @@ class BullmqQueue implements Queue {
       for (const s of this.#sweepers) clearInterval(s);
       // Worker.close() stops fetching and waits for the active jobs to finish.
       await Promise.all([...this.#workers.values()].map((w) => w.close()));
+      await Promise.all(this.#releasing); // hand the next job of each key to BullMQ before disconnecting
       await Promise.all([...this.#queues.values()].map((q) => q.close()));
     })();
     return this.#closed;
