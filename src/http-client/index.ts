@@ -19,6 +19,8 @@ export type { CircuitBreaker, CircuitBreakerOptions, CircuitSnapshot, CircuitSta
 export { nextLink, PagingLoopError } from './pager.ts';
 export { createRateLimiter } from './rate-limiter.ts';
 export type { RateLimiter, RateLimiterOptions } from './rate-limiter.ts';
+export { createOutbound } from './outbound.ts';
+export type { Outbound, OutboundOptions } from './outbound.ts';
 export { parseResetAt, parseRetryAfter } from './retry-timing.ts';
 export { RefusedUrlError } from './url.ts';
 export { vendorErrorMessage } from './vendor-error.ts';
@@ -114,10 +116,21 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         headers['content-type'] = 'application/json';
       }
     }
-    Object.assign(headers, await auth.headers());
+    // Fail fast while the circuit is open, before even asking for a token.
+    breaker.beforeCall(connection.id);
+    try {
+      Object.assign(headers, await auth.headers());
+    } catch (err) {
+      // A token endpoint that is down is an outage like any other; refused credentials are final.
+      if (err instanceof HttpError && (err.status === 0 || err.status >= 500)) {
+        breaker.onFailure(err.message);
+        throw new RetryableFailure(err, null);
+      }
+      breaker.onNeutral();
+      throw err instanceof HttpError ? new AbortError(err) : err;
+    }
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
 
-    breaker.beforeCall(connection.id);
     let res: Response;
     let text: string;
     try {

@@ -241,6 +241,18 @@ describe('ServiceNow OAuth', () => {
     assert.deepEqual(apiAuth, ['Bearer access-1', 'Bearer access-2']);
   });
 
+  it('retries when the token endpoint is down, then uses the token', async () => {
+    let attempts = 0;
+    server.use(
+      http.post(`${SN}/oauth_token.do`, () => (++attempts === 1 ? HttpResponse.json({ error: 'temporarily_unavailable' }, { status: 503 }) : HttpResponse.json({ access_token: 'fresh', expires_in: 1800 }))),
+      http.get(`${SN}/api/now/table/change_request`, ({ request }) => HttpResponse.json({ result: request.headers.get('authorization') })),
+    );
+    const { client } = clientFor({ connection: oauthConn() });
+    const res = await client.request({ method: 'GET', path: '/api/now/table/change_request' });
+    assert.deepEqual(res.body, { result: 'Bearer fresh' });
+    assert.equal(attempts, 2);
+  });
+
   it('reports a refused token request without the client secret or refresh token', async () => {
     server.use(
       http.post(`${SN}/oauth_token.do`, async ({ request }) =>
