@@ -36,7 +36,7 @@ describe('usage', () => {
   test('--help lists the commands, exit 0', async () => {
     const r = await run(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['serve', 'check', 'token', 'audit', 'replay', 'mappings']) assert.match(r.out, new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['serve', 'check', 'token', 'audit', 'replay', 'policy', 'mappings']) assert.match(r.out, new RegExp(`^  ${c} `, 'm'));
   });
 
   test('an unknown command: exit 2 naming it', async () => {
@@ -52,7 +52,7 @@ describe('usage', () => {
   });
 
   test('every command has --help, exit 0', async () => {
-    for (const argv of [['serve', '--help'], ['check', '--help'], ['token', '--help'], ['token', 'create', '--help'], ['audit', '--help'], ['audit', 'verify', '--help'], ['replay', '--help'], ['mappings', '--help'], ['mappings', 'try', '--help']]) {
+    for (const argv of [['serve', '--help'], ['check', '--help'], ['token', '--help'], ['token', 'create', '--help'], ['audit', '--help'], ['audit', 'verify', '--help'], ['replay', '--help'], ['mappings', '--help'], ['mappings', 'try', '--help'], ['policy', '--help'], ['policy', 'simulate', '--help']]) {
       const r = await run(argv);
       assert.equal(r.code, 0, argv.join(' '));
       assert.match(r.out, /Usage:/, argv.join(' '));
@@ -211,6 +211,21 @@ describe('check', () => {
     const r = await run(['check'], { HUB_CONFIG: file });
     assert.equal(r.code, 2);
     assert.match(r.err, /policy\.yaml:3: routes\[0\]\.when: /);
+  });
+});
+
+describe('policy', () => {
+  test('policy test runs the repository\'s policy cases, exit 0 when they all pass', async () => {
+    const r = await run(['policy', 'test', join(repo, 'config', 'policy-cases')]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /\d+ passed, 0 failed/);
+  });
+
+  test('policy test without a folder, and simulate without --changes, are usage errors', async () => {
+    assert.equal((await run(['policy', 'test'])).code, 2);
+    const r = await run(['policy', 'simulate']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--changes FILE\.jsonl is required/);
   });
 });
 
