@@ -59,7 +59,7 @@ describe('generic Standard Webhooks verification', () => {
 
 describe('generic callback action', () => {
   const server = setupServer();
-  before(() => server.listen({ onUnhandledRequest: 'error' }));
+  before(() => server.listen({ onUnhandledFrame: 'error' }));
   afterEach(() => server.resetHandlers());
   after(() => server.close());
 

@@ -15,7 +15,7 @@ import { connectionFor, root } from './support/fixtures.ts';
 
 const J = 'https://acme.atlassian.net';
 const server = setupServer();
-before(() => server.listen({ onUnhandledRequest: 'error' }));
+before(() => server.listen({ onUnhandledFrame: 'error' }));
 afterEach(() => server.resetHandlers());
 after(() => server.close());
 

@@ -14,7 +14,7 @@ import { connectionFor, root } from './support/fixtures.ts';
 
 const SN = 'https://acme.service-now.com';
 const server = setupServer();
-before(() => server.listen({ onUnhandledRequest: 'error' }));
+before(() => server.listen({ onUnhandledFrame: 'error' }));
 afterEach(() => server.resetHandlers());
 after(() => server.close());
 
