@@ -3,13 +3,34 @@
 // separation of duties is applied last so no route, escalation or delegation can bring the requester back.
 import type { Approvers, Change, Directory, Person, Step } from './types.ts';
 
+interface DirectoryIndex {
+  byGroup: Map<string, string[]>;
+  byRole: Map<string, { id: string; team: string | null }[]>;
+}
+
+// The directory is immutable data for the length of a decision; indexing it once per Directory object
+// keeps approver resolution from scanning every person for every step.
+const indexes = new WeakMap<Directory, DirectoryIndex>();
+function indexOf(directory: Directory): DirectoryIndex {
+  let ix = indexes.get(directory);
+  if (!ix) {
+    ix = { byGroup: new Map(), byRole: new Map() };
+    for (const p of Object.values(directory.people)) {
+      for (const g of p.groups) ix.byGroup.set(g, [...(ix.byGroup.get(g) ?? []), p.id]);
+      for (const r of p.roles) ix.byRole.set(r.role, [...(ix.byRole.get(r.role) ?? []), { id: p.id, team: r.team }]);
+    }
+    indexes.set(directory, ix);
+  }
+  return ix;
+}
+
 export function resolveApprovers(approvers: Approvers, change: Change, directory: Directory): string[] {
   const out = new Set<string>();
-  const people = Object.values(directory.people);
-  if (approvers.group) for (const p of people) if (p.groups.includes(approvers.group)) out.add(p.id);
+  const ix = indexOf(directory);
+  if (approvers.group) for (const id of ix.byGroup.get(approvers.group) ?? []) out.add(id);
   if (approvers.role) {
-    for (const p of people) {
-      if (p.roles.some((r) => r.role === approvers.role && (approvers.team == null || r.team === null || r.team === approvers.team))) out.add(p.id);
+    for (const r of ix.byRole.get(approvers.role) ?? []) {
+      if (approvers.team == null || r.team === null || r.team === approvers.team) out.add(r.id);
     }
   }
   if (approvers.manager) {

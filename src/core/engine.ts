@@ -1,7 +1,7 @@
 // The engine: one pure function from (change, command, policy, directory, history, clock) to the next
 // change, the effects to carry out and the audit entries to append. It never reads a clock, a file or
 // the network; the pipeline stores the result and turns effects into jobs and timers.
-import type { Change, Command, DecideResult, Decision, Directory, Effect, History, Step, TransitionDraft, ChangeState } from './types.ts';
+import type { Change, Command, DecideResult, Decision, Directory, Effect, History, Person, Step, TransitionDraft, ChangeState } from './types.ts';
 import type { CompiledPolicy, StepTemplate, CelContext } from './policy/types.ts';
 import { assessRisk, type Assessment } from './risk.ts';
 import { canTransition, transition, whyNot, TERMINAL, type Actor } from './lifecycle.ts';
@@ -229,6 +229,17 @@ function clockPeople(w: Work, step: Step): string[] {
   return allowed(resolveApprovers(step.approvers, w.c, w.ctx.directory), w.c, w.ctx.directory);
 }
 
+/** One person per distinct (time zone, working hours): people sharing a calendar share a clock. */
+function distinctCalendars(w: Work, ids: string[]): Person[] {
+  const seen = new Map<string, Person>();
+  for (const id of ids) {
+    const p = w.ctx.directory.people[id]!;
+    const key = `${p.timeZone}|${p.workingHours ? `${p.workingHours.start}-${p.workingHours.end}-${p.workingHours.days.join('')}` : 'always'}`;
+    if (!seen.has(key)) seen.set(key, p);
+  }
+  return [...seen.values()];
+}
+
 function ladder(w: Work, step: Step): { afterMinutes: number; text: string; to: CompiledPolicy['escalation']['ladder'][number]['to'] }[] {
   const base = w.ctx.policy.escalation.ladder;
   if (base.length === 0 || step.slaMinutes === null) return base;
@@ -242,7 +253,7 @@ function dueAt(w: Work, step: Step, minutes: number): Date {
   const people = clockPeople(w, step);
   if (w.ctx.policy.escalation.clock === 'wall' || people.length === 0) return addMinutes(opened, minutes);
   let latest = 0;
-  for (const id of people) latest = Math.max(latest, addBusinessMinutes(w.ctx.directory.people[id]!, opened, minutes, w.ctx.directory.holidays).getTime());
+  for (const p of distinctCalendars(w, people)) latest = Math.max(latest, addBusinessMinutes(p, opened, minutes, w.ctx.directory.holidays).getTime());
   return new Date(latest);
 }
 
@@ -257,7 +268,7 @@ function elapsedMinutes(w: Work, step: Step): number {
   const people = clockPeople(w, step);
   if (w.ctx.policy.escalation.clock === 'wall' || people.length === 0) return (w.ctx.now.getTime() - opened.getTime()) / 60_000;
   let least = Infinity;
-  for (const id of people) least = Math.min(least, businessMinutesBetween(w.ctx.directory.people[id]!, opened, w.ctx.now, w.ctx.directory.holidays));
+  for (const p of distinctCalendars(w, people)) least = Math.min(least, businessMinutesBetween(p, opened, w.ctx.now, w.ctx.directory.holidays));
   return least;
 }
 

@@ -45,20 +45,41 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', weekday: 'short' });
+    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
     formatters.set(tz, f);
   }
   return f;
 }
-const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+/**
+ * UTC offset (minutes) of a zone at an instant, memoised per zone and UTC hour: Intl is slow and
+ * nearly every offset change happens on a whole UTC hour. (A zone whose change falls mid-hour in UTC,
+ * e.g. America/St_Johns at 04:30Z, is off by that fraction during that one hour a year.)
+ */
+const offsets = new Map<string, number>();
+function offsetMinutes(ms: number, tz: string): number {
+  const hour = Math.floor(ms / 3_600_000);
+  const key = `${tz}|${hour}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    const probe = hour * 3_600_000;
+    const parts: Record<string, string> = {};
+    for (const p of formatter(tz).formatToParts(new Date(probe))) parts[p.type] = p.value;
+    const asUtc = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute));
+    off = Math.round((asUtc - probe) / 60_000);
+    if (offsets.size > 50_000) offsets.clear();
+    offsets.set(key, off);
+  }
+  return off;
+}
 
 export function localTime(at: Date, tz: string): LocalTime {
-  const parts: Record<string, string> = {};
-  for (const p of formatter(tz).formatToParts(at)) parts[p.type] = p.value;
+  const local = new Date(at.getTime() + offsetMinutes(at.getTime(), tz) * 60_000);
+  const dow = local.getUTCDay();
   return {
-    date: `${parts.year}-${parts.month}-${parts.day}`,
-    weekday: WEEKDAYS[parts.weekday!] ?? 1,
-    minuteOfDay: Number(parts.hour) * 60 + Number(parts.minute),
+    date: local.toISOString().slice(0, 10),
+    weekday: dow === 0 ? 7 : dow,
+    minuteOfDay: local.getUTCHours() * 60 + local.getUTCMinutes(),
   };
 }
 
@@ -72,13 +93,9 @@ export function clockMinutes(hhmm: string): number {
 export function zonedInstant(date: string, minuteOfDay: number, tz: string): Date {
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   const naive = Date.UTC(y, mo - 1, d, Math.floor(minuteOfDay / 60), minuteOfDay % 60);
-  let guess = naive;
-  for (let i = 0; i < 2; i++) {
-    const lt = localTime(new Date(guess), tz);
-    const [ly, lmo, ld] = lt.date.split('-').map(Number) as [number, number, number];
-    const asUtc = Date.UTC(ly, lmo - 1, ld, Math.floor(lt.minuteOfDay / 60), lt.minuteOfDay % 60);
-    guess = guess + (naive - asUtc);
-  }
+  // Two passes settle the offset on either side of a DST change.
+  let guess = naive - offsetMinutes(naive, tz) * 60_000;
+  guess = naive - offsetMinutes(guess, tz) * 60_000;
   return new Date(guess);
 }
 
