@@ -85,8 +85,9 @@ export interface ShutdownParts {
 
 /**
  * Graceful shutdown in dependency order: stop accepting requests and finish the ones in flight
- * (Fastify answers 503 to requests arriving meanwhile), stop the pipeline's workers, let the queue
- * finish running jobs, then close the store. Each step runs even if an earlier one failed.
+ * (Fastify answers 503 to requests arriving meanwhile), let the queue finish the jobs it is running
+ * (they still need the pipeline's connections), stop the pipeline (reconciliation, connection rate
+ * limiters), then close the store. Each step runs even if an earlier one failed.
  */
 export async function closeGracefully(parts: ShutdownParts): Promise<boolean> {
   let ok = true;
@@ -99,8 +100,8 @@ export async function closeGracefully(parts: ShutdownParts): Promise<boolean> {
     }
   };
   await step('http', () => parts.app.close());
-  if (parts.pipeline) await step('pipeline', () => parts.pipeline!.stop());
   if (parts.queue) await step('queue', () => parts.queue!.close());
+  if (parts.pipeline) await step('pipeline', () => parts.pipeline!.stop());
   if (parts.store) await step('store', () => parts.store!.close());
   return ok;
 }
