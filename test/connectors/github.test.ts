@@ -1,0 +1,250 @@
+// GitHub connector: signature checks, GitHub App authentication, the gate answer (with its SSRF guard),
+// package validation and redelivery of failed deliveries, against msw with the shared HTTP client.
+// Response shapes follow /work/shared/VENDOR-APIS.md §6; the check run is the `check_run` object of
+// /work/shared/vendor-payloads/github-check_run.completed.json (@octokit/webhooks-examples).
+import assert from 'node:assert/strict';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import github from '../../connectors/github/index.ts';
+import { HttpError } from '../../src/sdk/index.ts';
+import { actionContext, actionInput, actionOf, allPages } from './support/context.ts';
+import { connectionFor } from './support/fixtures.ts';
+
+const GH = 'https://api.github.com';
+const server = setupServer();
+before(() => server.listen({ onUnhandledFrame: 'error' }));
+afterEach(() => server.resetHandlers());
+after(() => server.close());
+
+// GitHub hands out PKCS#1 ("BEGIN RSA PRIVATE KEY") App keys.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const appAuth = { type: 'github-app', appId: '123456', privateKey, installationId: '2311213' };
+const conn = connectionFor('github', { baseUrl: GH, auth: appAuth, webhook: { secret: 'gh-secret' }, options: { jira: 'jira-cloud' } });
+const callbackUrl = `${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210/deployment_protection_rule`;
+const gate = {
+  kind: 'deployment-gate',
+  externalId: 'Codertocat/Hello-World/runs/9876543210/production',
+  data: { callbackUrl, environment: 'production', runId: '9876543210', repository: 'Codertocat/Hello-World', sha: 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e', ref: 'master', pullRequests: [2] },
+};
+
+function jwtClaims(authorization: string | null): Record<string, unknown> {
+  const token = (authorization ?? '').replace(/^Bearer /, '');
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+function tokenExchange(counter: { n: number }, base = GH) {
+  return http.post(`${base}/app/installations/2311213/access_tokens`, ({ request }) => {
+    counter.n++;
+    assert.equal(jwtClaims(request.headers.get('authorization')).iss, '123456');
+    return HttpResponse.json({ token: 'ghs_installation_token', expires_at: '2099-01-01T00:00:00Z', permissions: { deployments: 'write' } }, { status: 201 });
+  });
+}
+
+async function ctxWithAppAuth(connection = conn, cursor: string | null = null) {
+  const auth = github.auth!(connection, globalThis.fetch);
+  return actionContext(github, connection, { authHeaders: () => auth.headers(), cursor });
+}
+
+describe('github webhook verification', () => {
+  const body = '{"action":"requested"}';
+  const d = (headers: Record<string, string>) => ({ rawBody: Buffer.from(body), headers, receivedAt: new Date() });
+  const sig = (s: string) => `sha256=${createHmac('sha256', s).update(body).digest('hex')}`;
+
+  it('accepts X-Hub-Signature-256 made with the App webhook secret', () => {
+    assert.deepEqual(github.webhook!.verify(d({ 'x-hub-signature-256': sig('gh-secret') }), conn), { ok: true });
+  });
+  it('refuses a wrong signature', () => {
+    assert.deepEqual(github.webhook!.verify(d({ 'x-hub-signature-256': sig('guess') }), conn), { ok: false, reason: 'x-hub-signature-256 does not match the body' });
+  });
+  it('refuses a delivery that carries only the legacy sha1 signature', () => {
+    const sha1 = `sha1=${createHmac('sha1', 'gh-secret').update(body).digest('hex')}`;
+    assert.deepEqual(github.webhook!.verify(d({ 'x-hub-signature': sha1 }), conn), { ok: false, reason: 'missing x-hub-signature-256 header' });
+  });
+  it('uses X-GitHub-Delivery for dedupe and X-GitHub-Event as the event name', () => {
+    const delivery = d({ 'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958', 'x-github-event': 'deployment_protection_rule' });
+    assert.equal(github.webhook!.dedupeKey(delivery), '72d3162e-cc78-11e3-81ab-4c9367dc0958');
+    assert.equal(github.webhook!.eventName(delivery), 'deployment_protection_rule');
+  });
+});
+
+describe('github app authentication', () => {
+  it('exchanges the App JWT for an installation token once and reuses it until near expiry', async () => {
+    const exchanges = { n: 0 };
+    server.use(tokenExchange(exchanges));
+    const auth = github.auth!(conn, globalThis.fetch);
+    assert.deepEqual(await auth.headers(), { authorization: 'token ghs_installation_token' });
+    assert.deepEqual(await auth.headers(), { authorization: 'token ghs_installation_token' });
+    assert.equal(exchanges.n, 1);
+  });
+
+  it('exchanges the token on a GitHub Enterprise Server API base', async () => {
+    const exchanges = { n: 0 };
+    const ghes = 'https://ghe.acme.example/api/v3';
+    server.use(tokenExchange(exchanges, ghes));
+    const auth = github.auth!(connectionFor('github', { baseUrl: ghes, auth: appAuth }), globalThis.fetch);
+    assert.deepEqual(await auth.headers(), { authorization: 'token ghs_installation_token' });
+    assert.equal(exchanges.n, 1);
+  });
+});
+
+describe('github answer-gate', () => {
+  it('posts the decision to the callback with the installation token when the run is waiting', async () => {
+    let posted: { auth: string | null; body: unknown } | null = null;
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ id: 9876543210, status: 'waiting' })),
+      http.post(callbackUrl, async ({ request }) => {
+        posted = { auth: request.headers.get('authorization'), body: await request.json() };
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'rejected', reason: 'CAB rejected: freeze window' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link: gate, result: { state: 'rejected' } });
+    assert.deepEqual(posted, { auth: 'token ghs_installation_token', body: { environment_name: 'production', state: 'rejected', comment: 'CAB rejected: freeze window' } });
+  });
+
+  it('sends nothing when the run is no longer waiting', async () => {
+    server.use(tokenExchange({ n: 0 }), http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ status: 'completed' })));
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved', reason: 'ok' } }), ctx);
+    assert.deepEqual(result, { status: 'already-done', link: gate, result: { runStatus: 'completed' } });
+  });
+
+  it('refuses a callback URL on another host without calling anything', async () => {
+    const forged = { ...gate, data: { ...gate.data, callbackUrl: 'https://attacker.example/repos/Codertocat/Hello-World/actions/runs/9876543210/deployment_protection_rule' } };
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: forged, params: { outcome: 'approved' } }), ctx), {
+      name: 'PermanentError',
+      message: "refused deployment callback URL on https://attacker.example: only the connection's API host https://api.github.com is called",
+    });
+  });
+
+  it('refuses a same-host URL that is not a deployment protection rule callback', async () => {
+    const forged = { ...gate, data: { ...gate.data, callbackUrl: `${GH}/repos/Codertocat/Hello-World/hooks` } };
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: forged, params: { outcome: 'approved' } }), ctx), {
+      name: 'PermanentError',
+      message: 'refused deployment callback URL /repos/Codertocat/Hello-World/hooks: not a deployment protection rule callback',
+    });
+  });
+
+  it('surfaces a secondary rate limit (403 with retry-after) as HttpError.retryAfterMs', async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () =>
+        HttpResponse.json(
+          { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' },
+          { status: 403, headers: { 'retry-after': '60', 'x-ratelimit-remaining': '4000' } },
+        ),
+      ),
+    );
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.retryAfterMs, 60_000);
+      return true;
+    });
+  });
+});
+
+describe('github validate-package', () => {
+  it('returns reviews (latest per reviewer), check runs over Link-header pages, statuses and code-scanning counts', async () => {
+    const checkRun = (JSON.parse(await readFile('/work/shared/vendor-payloads/github-check_run.completed.json', 'utf8')) as { check_run: Record<string, unknown> }).check_run;
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () =>
+        HttpResponse.json([
+          { id: 1, user: { login: 'octocat' }, state: 'CHANGES_REQUESTED', submitted_at: '2024-11-24T10:00:00Z' },
+          { id: 2, user: { login: 'octocat' }, state: 'APPROVED', submitted_at: '2024-11-24T11:00:00Z' },
+          { id: 3, user: { login: 'hubot' }, state: 'COMMENTED', submitted_at: '2024-11-24T11:30:00Z' },
+        ]),
+      ),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, ({ request }) => {
+        const url = new URL(request.url);
+        if (url.searchParams.get('page') === '2') return HttpResponse.json({ total_count: 2, check_runs: [{ name: 'e2e', status: 'in_progress', conclusion: null }] });
+        const next = new URL(url);
+        next.searchParams.set('page', '2');
+        return HttpResponse.json({ total_count: 2, check_runs: [checkRun] }, { headers: { link: `<${next.href}>; rel="next", <${next.href}>; rel="last"` } });
+      }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () =>
+        HttpResponse.json({ state: 'success', statuses: [{ context: 'ci/jenkins', state: 'success' }] }),
+      ),
+      http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, ({ request }) => {
+        assert.equal(new URL(request.url).searchParams.get('ref'), 'refs/heads/master');
+        return HttpResponse.json([
+          { number: 1, rule: { severity: 'error', security_severity_level: 'critical' } },
+          { number: 2, rule: { severity: 'warning', security_severity_level: null } },
+        ]);
+      }),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link: gate }), ctx);
+    assert.deepEqual(result.result, {
+      artifacts: {
+        peerReviews: [
+          { reviewer: 'octocat', state: 'approved', at: '2024-11-24T11:00:00Z' },
+          { reviewer: 'hubot', state: 'commented', at: '2024-11-24T11:30:00Z' },
+        ],
+        checks: [
+          { name: checkRun.name, conclusion: checkRun.conclusion },
+          { name: 'e2e', conclusion: 'in_progress' },
+          { name: 'ci/jenkins', conclusion: 'success' },
+        ],
+        combinedStatus: 'success',
+        staticAnalysis: { critical: 1, high: 0, medium: 1, low: 0, summary: '2 open code-scanning alerts' },
+      },
+    });
+  });
+
+  it('reports code scanning as unavailable when the repository has none (404)', async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () => HttpResponse.json({ state: 'pending', statuses: [] })),
+      http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, () =>
+        HttpResponse.json({ message: 'no analysis found', documentation_url: 'https://docs.github.com/rest/code-scanning', status: '404' }, { status: 404 }),
+      ),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link: gate }), ctx);
+    assert.deepEqual((result.result?.artifacts as Record<string, unknown>).staticAnalysis, { critical: 0, high: 0, medium: 0, low: 0, summary: 'code scanning unavailable (404)' });
+  });
+});
+
+describe('github reconcile (missed deliveries)', () => {
+  it('asks GitHub to redeliver failed deployment_protection_rule deliveries that never succeeded, with the App JWT', async () => {
+    const redelivered: string[] = [];
+    const auths: (string | null)[] = [];
+    server.use(
+      // The client asks the connection's auth for its installation token on every call; the /app calls override it.
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/app/hook/deliveries`, ({ request }) => {
+        auths.push(request.headers.get('authorization'));
+        return HttpResponse.json([
+          { id: 5005, guid: 'guid-a', delivered_at: '2024-11-24T13:20:00Z', redelivery: true, status_code: 200, status: 'OK', event: 'deployment_protection_rule', action: 'requested' },
+          { id: 5004, guid: 'guid-c', delivered_at: '2024-11-24T13:15:00Z', redelivery: false, status_code: 502, status: 'Bad Gateway', event: 'push', action: null },
+          { id: 5003, guid: 'guid-b', delivered_at: '2024-11-24T13:10:00Z', redelivery: false, status_code: 0, status: 'timed out', event: 'deployment_protection_rule', action: 'requested' },
+          { id: 5002, guid: 'guid-a', delivered_at: '2024-11-24T13:05:00Z', redelivery: false, status_code: 500, status: 'Internal Server Error', event: 'deployment_protection_rule', action: 'requested' },
+          { id: 5001, guid: 'guid-old', delivered_at: '2024-11-24T12:00:00Z', redelivery: false, status_code: 500, status: 'Internal Server Error', event: 'deployment_protection_rule', action: 'requested' },
+        ]);
+      }),
+      http.post(`${GH}/app/hook/deliveries/:id/attempts`, ({ params, request }) => {
+        auths.push(request.headers.get('authorization'));
+        redelivered.push(String(params.id));
+        return HttpResponse.json({}, { status: 202 });
+      }),
+    );
+    const ctx = await ctxWithAppAuth(conn, '2024-11-24T13:00:00Z');
+    const pages = await allPages(github.reconcile!(ctx));
+    assert.deepEqual(redelivered, ['5003']);
+    assert.equal(jwtClaims(auths[0]!).iss, '123456');
+    assert.equal(auths[1], auths[0]);
+    assert.deepEqual(pages.flatMap((p) => p.events), []);
+    assert.equal(pages.at(-1)!.cursor, '2024-11-24T13:20:00Z');
+  });
+});
