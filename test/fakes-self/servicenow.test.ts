@@ -87,6 +87,23 @@ describe('fake ServiceNow', () => {
     assert.equal(err.status, 400);
   });
 
+  it('keeps work notes as sys_journal_field rows that LIKE queries find, with ^^ as a literal caret', async () => {
+    const change = sn.createChange({ short_description: 'noted' });
+    await hub().request({ method: 'PATCH', path: `/api/now/table/change_request/${change.sys_id}`, body: { work_notes: 'Approved in hub\n[approval-hub k^1]' } });
+    const found = await hub().request<{ result: { sys_id: string }[] }>({
+      method: 'GET',
+      path: '/api/now/table/sys_journal_field',
+      query: { sysparm_query: `element_id=${change.sys_id}^element=work_notes^valueLIKE[approval-hub k^^1]`, sysparm_limit: 1, sysparm_fields: 'sys_id' },
+    });
+    assert.equal(found.body.result.length, 1);
+    const none = await hub().request<{ result: unknown[] }>({
+      method: 'GET',
+      path: '/api/now/table/sys_journal_field',
+      query: { sysparm_query: `element_id=${change.sys_id}^element=work_notes^valueLIKE[approval-hub k^^2]` },
+    });
+    assert.deepEqual(none.body.result, []);
+  });
+
   it('runs the approval engine: a person approves, the change becomes approved and Scheduled', async () => {
     const change = sn.createChange({ short_description: 'needs CAB' });
     const approval = sn.requestApproval(change.sys_id!, 'beth.anglin');
@@ -156,6 +173,8 @@ describe('fake ServiceNow', () => {
       assert.equal(r.status, 200);
       const got = receiver.received[0]!;
       assert.equal(got.headers['x-hub-signature-256'], `sha256=${createHmac('sha256', 'sn-webhook-secret').update(got.rawBody).digest('hex')}`);
+      assert.equal(got.headers['x-approval-hub-event'], 'decision.recorded');
+      assert.equal(got.headers['x-approval-hub-delivery'], `sysapproval_approver:${approval.sys_id}:1`);
       const body = JSON.parse(got.rawBody) as { event: string; table: string; changed: string[]; record: Record<string, string> };
       assert.equal(body.event, 'decision.recorded');
       assert.equal(body.table, 'sysapproval_approver');

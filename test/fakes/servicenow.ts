@@ -56,7 +56,7 @@ const REFERENCES: Record<string, Record<string, [string, string]>> = {
     group: ['sysapproval_group', 'sysapproval_group'],
   },
 };
-const TABLES = ['change_request', 'sysapproval_approver', 'sys_user', 'sys_user_group', 'sysapproval_group', 'cmdb_ci'];
+const TABLES = ['change_request', 'sysapproval_approver', 'sys_user', 'sys_user_group', 'sysapproval_group', 'cmdb_ci', 'sys_journal_field'];
 const DISPLAY_FIELD: Record<string, string> = { sys_user: 'name', sys_user_group: 'name', sysapproval_group: 'name', cmdb_ci: 'name', change_request: 'number' };
 /** States of the default change model that need an approved change. */
 const NEEDS_APPROVAL = ['-2', '-1', '0', '3'];
@@ -86,7 +86,8 @@ export function parseEncodedQuery(q: string): { conditions: Condition[]; order: 
   const conditions: Condition[] = [];
   const order: { field: string; desc: boolean }[] = [];
   if (!q) return { conditions, order };
-  const parts = q.split('^');
+  // "^^" is a literal caret inside a value (what connectors/servicenow/table-api.ts queryValue writes).
+  const parts = q.split(/(?<!\^)\^(?!\^)/).map((p) => p.replaceAll('^^', '^'));
   for (let i = 0; i < parts.length; i++) {
     let part = parts[i]!;
     if (part === '') continue;
@@ -148,9 +149,10 @@ export interface FakeServiceNow extends FakeBase {
   reject(approvalSysId: string, asUserName: string, comments?: string): Stored;
   record(table: string, sysId: string): Stored | undefined;
   approvalsFor(changeSysId: string): Stored[];
-  /** The JSON the hub's business rule posts (connectors/servicenow/parse.ts). */
+  /** The JSON connectors/servicenow/business-rule.js posts (read by connectors/servicenow/parse.ts). */
   businessRuleBody(table: 'change_request' | 'sysapproval_approver', sysId: string, changed: string[]): Record<string, unknown>;
-  /** Posts the business-rule webhook for a record, signed with X-Hub-Signature-256 or with Basic auth. */
+  /** Posts the business-rule webhook for a record with its X-Approval-Hub-Event/-Delivery headers, signed
+   * with X-Hub-Signature-256 (or Basic auth, the alternative the connector accepts). */
   sendBusinessRule(
     url: string,
     table: 'change_request' | 'sysapproval_approver',
@@ -269,7 +271,12 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
   }
 
   function addJournal(table: string, id: string, field: 'work_notes' | 'comments', by: string, text: string): void {
-    if (text) journal.push({ table, sysId: id, field, at: snTime(now()), by, text });
+    if (!text) return;
+    const at = snTime(now());
+    journal.push({ table, sysId: id, field, at, by, text });
+    // Journal entries are rows of sys_journal_field, which connectors search to avoid duplicate notes.
+    const row: Stored = { sys_id: sysId(), name: table, element_id: id, element: field, value: text, sys_created_on: at, sys_created_by: by };
+    t('sys_journal_field').set(row.sys_id!, row);
   }
 
   function createRecord(table: string, fields: Record<string, unknown>, by: string): Stored {
@@ -517,20 +524,32 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     return a;
   }
 
+  /** Fields and dot-walks exactly as connectors/servicenow/business-rule.js sends them. */
   function businessRuleBody(table: 'change_request' | 'sysapproval_approver', id: string, changed: string[]): Record<string, unknown> {
     const rec = t(table).get(id);
     if (!rec) throw new Error(`fake ServiceNow: no ${table} ${id}`);
-    // Raw values with references as sys_ids, plus the dot-walked fields the mappings read.
-    const record: Record<string, string> = { ...rec };
-    for (const j of JOURNAL_FIELDS) record[j] = journalText(table, id, j);
-    const walks = table === 'change_request' ? ['requested_by.email', 'assignment_group.name', 'cmdb_ci.name'] : ['approver.email', 'approver.user_name', 'sysapproval.number'];
-    for (const w of walks) record[w] = raw(table, rec, w);
+    const fields =
+      table === 'change_request'
+        ? ['sys_id', 'number', 'short_description', 'description', 'type', 'state', 'approval', 'risk', 'justification', 'start_date', 'end_date', 'backout_plan', 'correlation_id', 'sys_created_on', 'sys_updated_on', 'sys_mod_count']
+        : ['sys_id', 'state', 'sysapproval', 'group', 'source_table', 'sys_updated_on', 'sys_mod_count'];
+    const record: Record<string, string> = {};
+    for (const f of fields) record[f] = rec[f] ?? '';
+    if (table === 'change_request') {
+      for (const w of ['requested_by.email', 'assignment_group.name', 'cmdb_ci.name']) record[w] = raw(table, rec, w);
+    } else {
+      record['approver.email'] = raw(table, rec, 'approver.email');
+      // getJournalEntry(1): the newest entry only.
+      const newest = journal.filter((j) => j.table === table && j.sysId === id && j.field === 'comments').at(-1);
+      record.comments = newest ? `${newest.at} - ${user(newest.by).name} (Comments)\n${newest.text}\n\n` : '';
+    }
     return { event: table === 'change_request' ? 'record.updated' : 'decision.recorded', table, instance: baseUrl, changed, record };
   }
 
   async function sendWebhook(url: string, body: unknown, auth: { secret: string } | { username: string; password: string }) {
     const raw = JSON.stringify(body);
-    const headers: Record<string, string> = { 'user-agent': 'ServiceNow/1.0' };
+    const b = body as { event?: string; table?: string; record?: { sys_id?: string; sys_mod_count?: string } };
+    const headers: Record<string, string> = { 'user-agent': 'ServiceNow/1.0', 'x-approval-hub-event': String(b.event ?? '') };
+    if (b.table && b.record?.sys_id) headers['x-approval-hub-delivery'] = `${b.table}:${b.record.sys_id}:${b.record.sys_mod_count ?? ''}`;
     if ('secret' in auth) headers['x-hub-signature-256'] = `sha256=${hmacSha256Hex(auth.secret, raw)}`;
     else headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
     return deliver(url, raw, headers);
