@@ -4,7 +4,7 @@ import type { HubConfig } from '../config/types.ts';
 import type { CompiledPolicy, Directory } from '../core/types.ts';
 import type { CircuitBreaker } from '../http-client/circuit-breaker.ts';
 import type { Queue } from '../queue/port.ts';
-import type { ActionDefinition, ConnectionSettings, ConnectorDefinition, HttpClient, JsonObject, Logger, ParseContext } from '../sdk/index.ts';
+import type { ActionContext, ActionDefinition, ConnectionSettings, ConnectorDefinition, HttpClient, JsonObject, Logger, ParseContext } from '../sdk/index.ts';
 import type { Store } from '../store/port.ts';
 
 export type ConflictRule = 'reject-wins' | 'manual';
@@ -50,4 +50,9 @@ export function conflictRuleOf(config: HubConfig): ConflictRule {
 export function systemOfRecord(ctx: PipelineContext): ConnectionRuntime | null {
   for (const c of ctx.connections.values()) if (c.systemOfRecord) return c;
   return null;
+}
+
+/** The context a connector action runs with: the connection's one HTTP client, mappings and clock. */
+export function actionContext(ctx: PipelineContext, conn: ConnectionRuntime): ActionContext {
+  return { connection: conn.settings, http: conn.http, log: ctx.log, now: ctx.now, render: conn.render };
 }

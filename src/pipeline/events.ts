@@ -2,12 +2,12 @@
 // 'processed', or 'ignored' with a reason a person can read (no change linked, decision already known,
 // the engine refused it), so a delivery's status always says what became of it.
 import type { Change, ChangeState, Decision, Step } from '../core/types.ts';
-import type { CanonicalEvent, ExternalRef, JsonObject } from '../sdk/index.ts';
+import type { CanonicalEvent, ExternalRef, Json, JsonObject } from '../sdk/index.ts';
 import { StoreConflictError, type LinkRecord } from '../store/port.ts';
 import { changeIdFor, changeOf, completeChange } from './canonical.ts';
 import { runCommand, type CommandMeta } from './commands.ts';
 import { onDivergentDecision, onDivergentState } from './conflicts.ts';
-import type { PipelineContext } from './context.ts';
+import { actionContext, type PipelineContext } from './context.ts';
 
 export type EventOutcome = { status: 'processed'; changeId: string; note?: string } | { status: 'ignored'; reason: string };
 
@@ -68,8 +68,13 @@ async function upsertLink(ctx: PipelineContext, changeId: string, connectionId: 
 async function onChangeRequested(ctx: PipelineContext, connectionId: string, event: Extract<CanonicalEvent, { type: 'change.requested' }>, meta: CommandMeta): Promise<EventOutcome> {
   const existing = await ctx.store.links.find(connectionId, event.link.kind, event.link.externalId);
   const changeId = existing?.changeId ?? changeIdFor(connectionId, event.link.kind, event.link.externalId);
+  if (await ctx.store.changes.get(changeId)) {
+    return { status: 'ignored', reason: `change ${changeId} already exists for ${connectionId} ${event.link.kind} ${event.link.externalId}` };
+  }
   const sourceTool = sourceToolOf(ctx, connectionId);
-  const change = completeChange(changeId, event.change, ctx.now());
+  const conn = ctx.connections.get(connectionId);
+  const requested = await packageEvidence(ctx, connectionId, changeId, withDefaults(conn?.settings.options.changeDefaults, event.change), event.link);
+  const change = completeChange(changeId, requested, ctx.now());
   // Links first: the effects of the submit (comment on the Jira issue, answer the gate) are routed by them.
   // Linking to a change id that is not stored yet is fine: the id is derived from this very record.
   await upsertLink(ctx, changeId, connectionId, event.link);
@@ -191,4 +196,32 @@ async function onIncident(ctx: PipelineContext, connectionId: string, event: Ext
 
 function linkRef(link: LinkRecord): ExternalRef {
   return { kind: link.kind, externalId: link.externalId, url: link.url, version: link.versionSeen, data: link.data };
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The connection's `changeDefaults` option (e.g. the team owning a repository, its standard rollback
+ * plan) under the mapped fields: the mapping wins; nested objects (artifacts, labels, rollback) merge. */
+export function withDefaults(defaults: Json | undefined, mapped: JsonObject): JsonObject {
+  if (!isObject(defaults)) return mapped;
+  const out: JsonObject = { ...defaults };
+  for (const [k, v] of Object.entries(mapped)) {
+    const d = out[k];
+    out[k] = isObject(d) && isObject(v) ? { ...d, ...v } : v;
+  }
+  return out;
+}
+
+/** When the requesting tool can show the release package (GitHub: reviews, checks, code scanning), it
+ * is read before the submit, so the policy's prerequisites judge the evidence on the first evaluation. */
+async function packageEvidence(ctx: PipelineContext, connectionId: string, changeId: string, change: JsonObject, link: ExternalRef): Promise<JsonObject> {
+  const conn = ctx.connections.get(connectionId);
+  const validate = conn?.actions.get('validate-package');
+  if (!conn || !validate) return change;
+  const result = await validate.run({ intent: 'validate-package', idempotencyKey: `validate-package_${changeId}`, change: { ...change, id: changeId }, link, params: {} }, actionContext(ctx, conn));
+  conn.lastSync = ctx.now().toISOString();
+  const artifacts = result.result?.artifacts;
+  return isObject(artifacts) ? { ...change, artifacts: { ...(isObject(change.artifacts) ? change.artifacts : {}), ...artifacts } } : change;
 }

@@ -3,10 +3,10 @@
 // records the result and any link it created, and maps vendor failures onto the queue's retry rules.
 import { CircuitOpenError } from '../http-client/circuit-breaker.ts';
 import { PermanentError, RetryLaterError, type Job } from '../queue/port.ts';
-import { HttpError, type ActionContext, type JsonObject } from '../sdk/index.ts';
+import { HttpError, type JsonObject } from '../sdk/index.ts';
 import type { Change } from '../core/types.ts';
 import { changeOf, toJson } from './canonical.ts';
-import type { PipelineContext } from './context.ts';
+import { actionContext, type PipelineContext } from './context.ts';
 import type { OutboundPayload } from './effects.ts';
 
 /** Fallback wait when a vendor says "too many requests" without saying for how long. */
@@ -39,13 +39,7 @@ export async function runOutbound(ctx: PipelineContext, job: Job<OutboundPayload
     throw new PermanentError(`outbound ${p.intent}: change ${p.changeId} no longer exists`);
   }
   const change = changeOf(record);
-  const actionCtx: ActionContext = {
-    connection: conn.settings,
-    http: conn.http,
-    log: ctx.log,
-    now: ctx.now,
-    render: conn.render,
-  };
+  const actionCtx = actionContext(ctx, conn);
 
   let result;
   try {
