@@ -14,7 +14,12 @@ export const openRecord: ActionDefinition = {
     const existing = await findOne(ctx.http, 'change_request', `correlation_id=${queryValue(changeId)}`, recordFields);
     if (existing) return { status: 'already-done', link: changeLink(ctx, existing), result: { number: existing.number as string } };
 
-    const group = input.params.assignmentGroup ?? ctx.connection.options.assignmentGroup;
+    // The plan names approver groups in the hub's words (params.group, e.g. "dba"); options.assignmentGroups
+    // maps them to sys_user_group sys_ids, options.assignmentGroup is the fallback.
+    const groups = (ctx.connection.options.assignmentGroups ?? {}) as Record<string, unknown>;
+    const group = input.params.assignmentGroup
+      ?? (typeof input.params.group === 'string' ? groups[input.params.group] : undefined)
+      ?? ctx.connection.options.assignmentGroup;
     // A new change starts where ServiceNow's state model puts it (New); sync-state moves it afterwards.
     const { state: _state, ...fields } = ctx.render('change_request', input.change);
     const body: JsonObject = {
