@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, type HubProcess } from '../test/support/hub-process.ts';
+import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, withRedisDatabase, type HubProcess } from '../test/support/hub-process.ts';
 
 // autocannon ships no type declarations: the part of its API used here.
 interface CannonRequest {
@@ -228,20 +228,18 @@ export async function benchIngest(): Promise<BenchResult[]> {
 
   const mongo = await startJongodb();
   const id = randomUUID().slice(0, 8);
+  // The hub's queue uses one fixed key prefix: this run keeps to its own Redis database number.
+  const redis = withRedisDatabase(13);
+  await redis.clear();
   const scaled = await startHub({
     config: benchHubConfig(),
-    env: {
-      BENCH_WEBHOOK_SECRET: secret,
-      LOG_LEVEL: 'error',
-      MONGODB_URI: withDatabase(mongo.url, `bench-ingest-${id}`),
-      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      QUEUE_PREFIX: `bench-ingest-${id}`,
-    },
+    env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error', MONGODB_URI: withDatabase(mongo.url, `bench-ingest-${id}`), REDIS_URL: redis.url },
   });
   try {
     results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRun.rps)));
   } finally {
     await scaled.dispose();
+    await redis.clear();
     mongo.child?.kill('SIGTERM');
   }
   return results;

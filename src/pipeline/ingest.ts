@@ -12,6 +12,7 @@
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
 import { createHash, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Registry } from 'prom-client';
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
@@ -24,6 +25,10 @@ export interface IngestLimits {
   maxInFlight: number;
   /** Deliveries per commit. */
   batchMaxItems: number;
+  /** How long the first delivery of a batch waits for others to join. A commit costs an fsync (~4-10 ms
+   * on common disks) whatever its size, and senders answered by one commit send their next deliveries
+   * within a millisecond or two: waiting that long turns many small commits into one. */
+  batchWaitMs: number;
   /** Commits running at once (a second one fills while the first is being written). */
   batchConcurrency: number;
   /** Deliveries stored but not yet handed to the queue; past it, new deliveries get 429 until it drains. */
@@ -31,6 +36,10 @@ export interface IngestLimits {
   /** A delivery not committed by then gets 503 + Retry-After (it may still be stored; the sender's retry
    * is then answered as a duplicate). Keeps every answer well inside senders' timeouts. */
   ackDeadlineMs: number;
+  /** Event-loop delay (ms, worst in the last sample window) past which new deliveries get 429 at once.
+   * Requests queue in the socket before any handler sees them, so in-flight counts alone miss an
+   * overloaded process; a late event loop is what makes every answer late. */
+  maxEventLoopDelayMs: number;
   /** Seconds a refused sender is asked to wait. */
   retryAfterSeconds: number;
   /** How often the sweep looks for stored deliveries that never reached the queue. */
@@ -42,9 +51,11 @@ export interface IngestLimits {
 export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxInFlight: 2000,
   batchMaxItems: 256,
+  batchWaitMs: 2,
   batchConcurrency: 2,
   maxPendingEnqueues: 5000,
   ackDeadlineMs: 800,
+  maxEventLoopDelayMs: 200,
   retryAfterSeconds: 1,
   sweepIntervalMs: 30_000,
   sweepMinAgeMs: 30_000,
@@ -150,11 +161,13 @@ function createInsertBatcher(store: Store, limits: IngestLimits) {
   function schedule(): void {
     if (scheduled || pending.length === 0 || flushing >= limits.batchConcurrency) return;
     scheduled = true;
-    // setImmediate: every request that arrived in this turn of the event loop joins the batch.
-    setImmediate(() => {
+    const go = () => {
       scheduled = false;
       void flush();
-    });
+    };
+    // With no wait, every request that arrived in this turn of the event loop joins the batch.
+    if (limits.batchWaitMs > 0) setTimeout(go, limits.batchWaitMs);
+    else setImmediate(go);
   }
 
   async function flush(): Promise<void> {
@@ -224,6 +237,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   let pendingEnqueues = 0;
   const enqueueIdle: (() => void)[] = [];
   let sweepTimer: NodeJS.Timeout | null = null;
+  let delay: ReturnType<typeof monitorEventLoopDelay> | null = null;
+  let delayTimer: NodeJS.Timeout | null = null;
+  let eventLoopDelayMs = 0;
   let sweeping: Promise<number> | null = null;
 
   function refuse(connection: string, status: 400 | 401 | 404 | 413 | 429 | 503, reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestOutcome {
@@ -253,7 +269,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
     const spec = connectorById(connection.connector)?.webhook;
     if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
-    if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || pendingEnqueues >= limits.maxPendingEnqueues) {
+    if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || pendingEnqueues >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
       return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
     }
     inFlight++;
@@ -337,12 +353,22 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Deliveries received before this process started were either queued already (the queue adds
       // the id once) or lost their enqueue in a crash.
       sweepInBackground(now());
+      delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      delayTimer = setInterval(() => {
+        eventLoopDelayMs = delay ? delay.max / 1e6 : 0;
+        delay?.reset();
+      }, 100);
+      delayTimer.unref();
       sweepTimer = setInterval(() => sweepInBackground(new Date(now().getTime() - limits.sweepMinAgeMs)), limits.sweepIntervalMs);
       sweepTimer.unref();
     },
     async stop() {
       if (sweepTimer) clearInterval(sweepTimer);
-      sweepTimer = null;
+      if (delayTimer) clearInterval(delayTimer);
+      delay?.disable();
+      sweepTimer = delayTimer = delay = null;
+      eventLoopDelayMs = 0;
       await batcher.drained();
       if (pendingEnqueues > 0) await new Promise<void>((resolve) => enqueueIdle.push(resolve));
       await sweeping?.catch(() => undefined);

@@ -126,6 +126,7 @@ describe('POST /webhooks/:connection', () => {
   it('queues the stored delivery for processing', async () => {
     const id = `msg_${randomUUID()}`;
     const body = changeRequested('deploy-queued');
+    await h.ingest.stop(); // earlier tests' enqueues are done
     const before = (await h.queue.depth()).delivery.waiting;
     const res = await post(h, { body, headers: signStandardWebhook(h.secret, id, body) });
     assert.equal(res.statusCode, 202);

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const nodeBin = join(repoRoot, 'node_modules', '.bin', 'node');
@@ -304,4 +305,84 @@ export async function sendAll(baseUrl: string, reqs: Outgoing[], concurrency: nu
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return out;
+}
+
+// ---------------------------------------------------------------- a burst of generic change requests
+/** Policy and directory for e2e hubs: standard changes need nobody, so each accepted change at once
+ * leads to outbound callbacks (sync-state, answer-gate, comment) to its generic connection. */
+export const e2ePolicyFiles: Record<string, string> = {
+  'policy.yaml': [
+    'version: 1',
+    'risk:',
+    '  factors: []',
+    '  tiers: { low: 0, medium: 30, high: 60 }',
+    'routes:',
+    '  - { id: standard, when: "change.type == \'standard\'", steps: [] }',
+    '',
+  ].join('\n'),
+  'directory.yaml': 'people: []\n',
+};
+
+export interface GenericDelivery extends Outgoing {
+  /** webhook-id: the sender's delivery id. */
+  id: string;
+  /** The deployment id the change is linked to. */
+  externalId: string;
+}
+
+/** A signed "change.requested" for a standard change from a deploy tool (signed when created). */
+export function changeRequest(connectionId: string, secret: string, externalId: string): GenericDelivery {
+  const id = `msg_${externalId}`;
+  const body = JSON.stringify({
+    type: 'change.requested',
+    change: { title: `Deploy ${externalId}`, type: 'standard', environment: 'staging', requester: 'deployer@example.com' },
+    link: { kind: 'deployment', externalId },
+  });
+  return { id, externalId, path: `/webhooks/${connectionId}`, body, headers: signStandardWebhook(secret, id, body) };
+}
+
+/** Re-signs a delivery for a retry (Standard Webhooks senders sign each attempt with a fresh timestamp). */
+export function resign(d: GenericDelivery, secret: string): GenericDelivery {
+  return { ...d, headers: signStandardWebhook(secret, d.id, d.body as string) };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== null) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}
+
+// ---------------------------------------------------------------- Redis for hub processes
+/** The hub's queue always uses the default key prefix ("approval-hub"), so e2e runs keep apart by Redis
+ * database number instead; `clear()` removes what a run left there (only the hub's keys). */
+export function withRedisDatabase(db: number): { url: string; clear(): Promise<void> } {
+  const base = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  base.pathname = `/${db}`;
+  const url = base.toString();
+  return {
+    url,
+    async clear() {
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      try {
+        await client.connect();
+        let cursor = '0';
+        do {
+          const [nextCursor, keys] = await client.scan(cursor, 'MATCH', 'approval-hub:*', 'COUNT', 1000);
+          cursor = nextCursor;
+          if (keys.length > 0) await client.del(...keys);
+        } while (cursor !== '0');
+      } finally {
+        client.disconnect();
+      }
+    },
+  };
 }
