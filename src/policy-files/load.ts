@@ -24,7 +24,7 @@ export function parsePolicyYaml(text: string, file: string): { ok: true; doc: un
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 0, path: '(yaml)', message: `not valid YAML: ${e.message.split('\n')[0]}` })),
+      errors: doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, path: '(yaml)', message: `not valid YAML: ${e.message.split('\n')[0]}` })),
     };
   }
   return { ok: true, doc: doc.toJS(), source: { file, lineOf: (path) => lineOf(doc, lines, path) } };

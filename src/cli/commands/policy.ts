@@ -111,7 +111,7 @@ export async function runPolicySimulate(opts: PolicySimulateOptions): Promise<nu
   out.write(`  ${''.padEnd(28)}${cols.map((c) => c.padStart(16)).join('')}\n`);
   const tiers = [...new Set([...Object.keys(report.a.tiers), ...Object.keys(report.b?.tiers ?? {})])];
   for (const t of tiers) row(`tier ${t}`, (s) => `${s.tiers[t] ?? 0} (${pct(s.tiers[t] ?? 0, report.count)})`);
-  for (const o of ['pending-approval', 'approved', 'rejected', 'awaiting-prerequisites']) row(o === 'approved' ? 'pre-approved' : o === 'rejected' ? 'auto-rejected' : o === 'awaiting-prerequisites' ? 'blocked on prerequisites' : o, (s) => String(s.outcomes[o] ?? 0));
+  for (const o of ['pending-approval', 'approved', 'rejected', 'awaiting-prerequisites']) row(o === 'approved' ? 'pre-approved' : o === 'rejected' ? 'auto-rejected' : o === 'awaiting-prerequisites' ? 'blocked on prerequisites' : 'sent for approval', (s) => String(s.outcomes[o] ?? 0));
   row('steps (total)', (s) => String(s.steps));
   row('expected approvals', (s) => String(s.approvals));
   row('anomalies flagged', (s) => String(s.anomalies));
