@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { validate as validCron } from 'node-cron';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ConnectionSettings, Json, Secret } from '../sdk/index.ts';
 import type { HubConfig } from './types.ts';
@@ -117,6 +118,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     const first = seen.get(rc.id);
     if (first !== undefined) problems.push(problem(['connections', i, 'id'], `duplicate connection id "${rc.id}" (also connections[${first}])`));
     else seen.set(rc.id, i);
+    // A cron typo would otherwise surface only when the reconciler schedules it, or never.
+    if (rc.reconcile && !validCron(rc.reconcile.cron)) {
+      problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));
+    }
     if (rc.mapping !== undefined && rc.mappings !== undefined) {
       problems.push(problem(['connections', i, 'mapping'], 'give either mapping (one file) or mappings (by record kind), not both'));
     }

@@ -238,6 +238,13 @@ describe('connections', () => {
     assert.deepEqual(loadConfig({ file, env: {} }).connections[0]!.mappings, { issue: 'jira/issue.yaml', approval: 'jira/approval.yaml' });
   });
 
+  test('a reconcile schedule that is not a cron expression is refused', () => {
+    const err = refused('connections:\n  - id: jira\n    connector: jira\n    reconcile:\n      cron: "every 5 minutes"\n');
+    assert.equal(err.path, 'connections[0].reconcile.cron');
+    assert.equal(err.line, 5);
+    assert.match(err.reason, /not a cron expression/);
+  });
+
   test('mapping and mappings together are refused', () => {
     const err = refused('connections:\n  - id: jira\n    connector: jira\n    mapping: jira/issue.yaml\n    mappings: { issue: jira/issue.yaml }\n');
     assert.equal(err.path, 'connections[0].mapping');
