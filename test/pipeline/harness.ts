@@ -151,3 +151,29 @@ export async function deliver(send: () => Promise<{ status: number; body: string
     await new Promise((done) => setTimeout(done, 1_000));
   }
 }
+
+/** Signs and posts a GitHub webhook the way GitHub does (X-Hub-Signature-256 over the raw body). */
+export async function sendGitHub(hub: PipelineHub, event: string, body: unknown): Promise<{ status: number; body: string }> {
+  const raw = JSON.stringify(body);
+  const { createHmac, randomUUID } = await import('node:crypto');
+  return deliver(async () => {
+    const res = await fetch(hub.webhookUrl('github'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': `sha256=${createHmac('sha256', GH_SECRET).update(raw).digest('hex')}`,
+        'user-agent': 'GitHub-Hookshot/4a1b2c3',
+      },
+      body: raw,
+    });
+    return { status: res.status, body: await res.text() };
+  });
+}
+
+/** Calls the hub's API with a bearer token; returns status and parsed JSON. */
+export async function api(hub: PipelineHub, token: string, method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await hub.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
+  return { status: res.statusCode, json: res.body ? JSON.parse(res.body) : null };
+}
