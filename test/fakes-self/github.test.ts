@@ -74,12 +74,15 @@ describe('fake GitHub', () => {
       assert.equal(payload.deployment_callback_url, `${gh.url}/repos/acme/payments-api/actions/runs/555/deployment_protection_rule`);
       assert.equal(payload.installation.id, 1001);
 
+      const run = () => hub().request<{ status: string }>({ method: 'GET', path: '/repos/acme/payments-api/actions/runs/555' });
+      assert.equal((await run()).body.status, 'waiting');
       const res = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'approved', comment: 'CAB approved CHG0030012' } });
       assert.equal(res.status, 204);
       assert.deepEqual(
         gh.decisions.map((d) => [d.runId, d.environment_name, d.state, d.comment]),
         [[555, 'production', 'approved', 'CAB approved CHG0030012']],
       );
+      assert.equal((await run()).body.status, 'in_progress');
       const again = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'rejected' } }).catch((e: unknown) => e);
       assert.ok(again instanceof HttpError);
       assert.equal(again.status, 422);
@@ -113,6 +116,12 @@ describe('fake GitHub', () => {
     gh.addCodeScanningAlert('acme/payments-api', { severity: 'low', state: 'dismissed' });
     const alerts = await hub().request<{ number: number }[]>({ method: 'GET', path: '/repos/acme/payments-api/code-scanning/alerts', query: { state: 'open', ref: 'refs/heads/main' } });
     assert.deepEqual(alerts.body.map((a) => a.number), [1]);
+  });
+
+  it('lists the installation repositories (the connector health check)', async () => {
+    const res = await hub().request<{ total_count: number; repositories: { full_name: string }[] }>({ method: 'GET', path: '/installation/repositories', query: { per_page: 1 } });
+    assert.equal(res.body.total_count, 1);
+    assert.deepEqual(res.body.repositories.map((r) => r.full_name), ['acme/payments-api']);
   });
 
   it('hides repositories outside the installation (404)', async () => {

@@ -50,6 +50,24 @@ describe('fake Jira', () => {
     assert.deepEqual(ok.body.body, adf('Approved by CAB'));
   });
 
+  it('keeps comment properties and lists comments newest first with expand=properties', async () => {
+    const issue = jira.createIssue({ summary: 'props' });
+    await hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: adf('first') } });
+    clock.t += 1000;
+    await hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: adf('second'), properties: [{ key: 'approval-hub', value: { idempotencyKey: 'k1' } }] } });
+    const res = await hub().request<{ comments: { body: unknown; properties?: { key: string; value: unknown }[] }[] }>({
+      method: 'GET',
+      path: `/rest/api/3/issue/${issue.key}/comment`,
+      query: { orderBy: '-created', maxResults: 50, expand: 'properties' },
+    });
+    assert.deepEqual(res.body.comments.map((c) => [c.body, c.properties]), [
+      [adf('second'), [{ key: 'approval-hub', value: { idempotencyKey: 'k1' } }]],
+      [adf('first'), []],
+    ]);
+    const me = await hub().request<{ accountId: string }>({ method: 'GET', path: '/rest/api/3/myself' });
+    assert.equal(me.body.accountId, '712020:hub-bot');
+  });
+
   it('lists transitions for the current status and performs one with 204', async () => {
     const issue = jira.createIssue({ summary: 'move me' });
     const t = await hub().request<{ transitions: { id: string; name: string; to: { name: string } }[] }>({ method: 'GET', path: `/rest/api/3/issue/${issue.key}/transitions` });
@@ -75,6 +93,8 @@ describe('fake Jira', () => {
     assert.deepEqual(Object.keys((first.body.issues as object[])[0]!), ['id']);
     const summaries = await all(hub().paginate({ method: 'GET', path: '/rest/api/3/search/jql', query: { jql, fields: 'summary,updated', maxResults: 2 } }, (b) => (b as { issues: { fields: { summary: string } }[] }).issues.map((i) => i.fields.summary)));
     assert.deepEqual(summaries, ['search 1', 'search 2', 'search 3', 'search 4']);
+    const scoped = await hub().request<{ issues: { id: string }[] }>({ method: 'GET', path: '/rest/api/3/search/jql', query: { jql: `(project = "CHG" AND labels = searchable) AND updated >= "${since}" ORDER BY updated ASC`, maxResults: 100 } });
+    assert.equal(scoped.body.issues.length, 4);
     const unbounded = await fail(hub().request({ method: 'GET', path: '/rest/api/3/search/jql', query: { jql: 'ORDER BY updated ASC' } }));
     assert.equal(unbounded.status, 400);
     assert.match(unbounded.message, /Unbounded JQL queries are not allowed here/);

@@ -229,6 +229,31 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       });
       return { status: 204 };
     })
+    .on('GET', '/installation/repositories', (req) => {
+      const inst = installations.find((i) => `installation:${i.id}` === req.caller);
+      if (!inst) return { status: 403, body: ghError(403, 'This endpoint requires an installation access token') };
+      const repos = inst.repositories.map((full, n) => ({ id: 186853002 + n, name: full.split('/')[1], full_name: full, private: true, owner: { login: full.split('/')[0] } }));
+      return paged(req, repos, (page) => ({ total_count: repos.length, repository_selection: 'selected', repositories: page }));
+    })
+    .on('GET', '/repos/:owner/:repo/actions/runs/:runId', (req) => {
+      const access = repoAccess(req);
+      if (typeof access !== 'number') return access;
+      const gate = gates.get(`${req.params.owner}/${req.params.repo}/${req.params.runId}`);
+      if (!gate) return { status: 404, body: ghError(404, 'Not Found') };
+      // A run waits while a protection rule is unanswered; a rejection fails it, an approval lets it deploy.
+      const status = gate.state === 'pending' ? 'waiting' : gate.state === 'approved' ? 'in_progress' : 'completed';
+      return {
+        status: 200,
+        body: {
+          id: Number(req.params.runId),
+          name: 'deploy',
+          status,
+          conclusion: gate.state === 'rejected' ? 'failure' : null,
+          html_url: `https://github.com/${req.params.owner}/${req.params.repo}/actions/runs/${req.params.runId}`,
+          repository: { full_name: `${req.params.owner}/${req.params.repo}` },
+        },
+      };
+    })
     .on('GET', '/repos/:owner/:repo/pulls/:pull/reviews', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;

@@ -68,7 +68,7 @@ export interface JiraIssue {
   created: number;
   updated: number;
   histories: { id: string; author: string; created: number; items: Record<string, string | null>[] }[];
-  comments: { id: string; author: string; body: unknown; created: number; public: boolean; via: 'api' | 'servicedeskapi' }[];
+  comments: { id: string; author: string; body: unknown; created: number; public: boolean; via: 'api' | 'servicedeskapi'; properties: { key: string; value: unknown }[] }[];
 }
 
 export interface JsmApproval {
@@ -133,8 +133,17 @@ export function parseJql(jql: string): { conditions: JqlCondition[]; order: { fi
   const order = m[2] ? { field: m[2].toLowerCase(), desc: (m[3] ?? 'ASC').toUpperCase() === 'DESC' } : null;
   const conditions: JqlCondition[] = [];
   if (/^ORDER\s+BY/i.test(where)) return { conditions, order: parseJql(`x=x ${where}`).order };
-  if (where) {
-    for (const part of where.split(/\s+AND\s+/i)) {
+  if (/\s(OR|NOT)\s/i.test(where.replace(/"[^"]*"/g, '""')) && !/\snot\s+in\s/i.test(where)) {
+    throw new JqlError('The fake Jira supports only AND between conditions');
+  }
+  // Redundant parentheses around conditions, as in "(project = CHG) AND updated >= ...", go; value lists stay.
+  let flat = where;
+  for (let prev = ''; prev !== flat; ) {
+    prev = flat;
+    flat = flat.replace(/\(\s*([^()]*?(?:=|>|<|~)[^()]*?)\s*\)/g, '$1');
+  }
+  if (flat) {
+    for (const part of flat.split(/\s+AND\s+/i)) {
       const c = /^\s*([\w.]+)\s*(!=|>=|<=|=|>|<|\bnot\s+in\b|\bin\b|~)\s*(.+?)\s*$/i.exec(part);
       if (!c) throw new JqlError(`Error in the JQL Query: Expecting operator but got '${part.trim()}'.`);
       const raw = c[3]!;
@@ -230,13 +239,14 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     });
   }
 
-  function addComment(i: JiraIssue, by: string, body: unknown, via: 'api' | 'servicedeskapi', isPublic: boolean) {
-    const c = { id: String(nextId++), author: by, body, created: now(), public: isPublic, via };
+  function addComment(i: JiraIssue, by: string, body: unknown, via: 'api' | 'servicedeskapi', isPublic: boolean, properties: { key: string; value: unknown }[] = []) {
+    const c = { id: String(nextId++), author: by, body, created: now(), public: isPublic, via, properties };
     i.comments.push(c);
     i.updated = c.created;
     return c;
   }
-  const renderComment = (i: JiraIssue, c: JiraIssue['comments'][number]) => ({
+  const renderComment = (i: JiraIssue, c: JiraIssue['comments'][number], withProperties = false) => ({
+    ...(withProperties ? { properties: c.properties } : {}),
     self: `${baseUrl}/rest/api/3/issue/${i.id}/comment/${c.id}`,
     id: c.id,
     author: user(c.author),
@@ -370,6 +380,10 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
   }
 
   const router = new Router()
+    .on('GET', '/rest/api/3/myself', (req) => {
+      const a = account(req.caller!);
+      return { status: 200, body: { ...user(a.accountId), emailAddress: a.email } };
+    })
     .on('GET', '/rest/api/3/issue/:key', (req) => {
       const i = findIssue(req.params.key!);
       if (!i) return notFound;
@@ -408,16 +422,26 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     .on('GET', '/rest/api/3/issue/:key/comment', (req) => {
       const i = findIssue(req.params.key!);
       if (!i) return notFound;
-      const list = i.comments.filter((c) => c.via === 'api' || c.via === 'servicedeskapi');
-      return { status: 200, body: { startAt: 0, maxResults: list.length, total: list.length, comments: list.map((c) => renderComment(i, c)) } };
+      const orderBy = req.query.get('orderBy') ?? 'created';
+      const list = [...i.comments].sort((a, b) => (orderBy.startsWith('-') ? b.created - a.created || Number(b.id) - Number(a.id) : a.created - b.created || Number(a.id) - Number(b.id)));
+      const startAt = Number(req.query.get('startAt') ?? 0);
+      const maxResults = Math.min(Number(req.query.get('maxResults') ?? 50), 100);
+      const withProperties = (req.query.get('expand') ?? '').split(',').includes('properties');
+      const page = list.slice(startAt, startAt + maxResults);
+      return { status: 200, body: { startAt, maxResults, total: list.length, comments: page.map((c) => renderComment(i, c, withProperties)) } };
     })
     .on('POST', '/rest/api/3/issue/:key/comment', (req) => {
       const i = findIssue(req.params.key!);
       if (!i) return notFound;
-      const body = (req.body as { body?: unknown } | null)?.body;
+      const req_ = req.body as { body?: unknown; properties?: unknown } | null;
+      const body = req_?.body;
       // REST v3 takes comments in Atlassian Document Format only: a plain string is a 400.
       if (!isAdf(body)) return { status: 400, body: jiraError([], { comment: 'Comment body is not valid!' }) };
-      return { status: 201, body: renderComment(i, addComment(i, req.caller!, body, 'api', true)) };
+      const props = req_?.properties;
+      if (props !== undefined && (!Array.isArray(props) || props.some((p) => typeof (p as { key?: unknown })?.key !== 'string'))) {
+        return { status: 400, body: jiraError([], { properties: 'Entity properties must be a list of {key, value}' }) };
+      }
+      return { status: 201, body: renderComment(i, addComment(i, req.caller!, body, 'api', true, (props as { key: string; value: unknown }[] | undefined) ?? [])) };
     })
     .on('GET', '/rest/api/3/issue/:key/transitions', (req) => {
       const i = findIssue(req.params.key!);
