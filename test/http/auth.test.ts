@@ -22,6 +22,10 @@ describe('bearer tokens', () => {
     assert.equal(JSON.parse(res.body).code, 'unauthorized');
   });
 
+  test('the HEAD route Fastify adds for each GET is guarded the same way', async () => {
+    assert.equal((await hub.app.inject({ method: 'HEAD', url: '/api/v1/changes' })).statusCode, 401);
+  });
+
   test('a header that is not "Bearer <token>": 401', async () => {
     const res = await get({ authorization: 'Basic dXNlcjpwYXNz' });
     assert.equal(res.statusCode, 401);
