@@ -275,6 +275,45 @@ for (const adapter of adapters) {
       assert.equal(await q.replay(), 0);
     });
 
+    test('a replayed dead letter queues behind the jobs its key has now', async (t) => {
+      const q = await open(t, adapter.backend(t));
+      const ran: string[] = [];
+      let broken = true;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      q.process<{ name: string }>('outbound', async (job) => {
+        ran.push(job.payload.name);
+        if (job.payload.name === 'A' && broken) throw new PermanentError('GitLab answered 422');
+        if (job.payload.name === 'C') await held;
+      }, { concurrency: 4 });
+      await q.enqueue({ kind: 'outbound', key: 'CHG0030009', payload: { name: 'A' } });
+      await waitFor('A is dead', async () => (await q.deadLetters()).length === 1);
+      broken = false;
+      await q.enqueue({ kind: 'outbound', key: 'CHG0030009', payload: { name: 'C' } });
+      await waitFor('C is running', () => ran.includes('C'));
+      assert.equal(await q.replay(), 1);
+      await sleep(200);
+      assert.deepEqual(ran, ['A', 'C'], 'the replayed job must wait for C');
+      release();
+      await waitFor('A ran again', () => ran.length === 3);
+      assert.deepEqual(ran, ['A', 'C', 'A']);
+    });
+
+    test('enqueueing the id of a completed job runs it again', async (t) => {
+      const q = await open(t, adapter.backend(t));
+      const runs: unknown[] = [];
+      q.process('outbound', async (job) => {
+        runs.push(job.payload);
+      });
+      await q.enqueue({ kind: 'outbound', id: 'effect-d', key: 'CHG0030008', payload: { n: 1 } });
+      await waitFor('it ran', () => runs.length === 1);
+      await waitFor('it finished', async () => (await q.depth()).outbound.running === 0);
+      await q.enqueue({ kind: 'outbound', id: 'effect-d', key: 'CHG0030008', payload: { n: 2 } });
+      await q.enqueue({ kind: 'outbound', id: 'effect-e', key: 'CHG0030008', payload: { n: 3 } });
+      await waitFor('both later jobs ran', () => runs.length === 3);
+      assert.deepEqual(runs, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    });
+
     test('enqueueing the id of a dead letter queues it afresh', async (t) => {
       const q = await open(t, adapter.backend(t));
       const runs: unknown[] = [];

@@ -159,11 +159,15 @@ class BullmqQueue implements Queue {
     });
   }
 
+  /** Appends a keyed job to its line; returns the line's length (1: it is the head) or -1 if already in it. */
+  async #joinLine(kind: JobKind, key: string, jobId: string, data: StoredJob): Promise<number> {
+    return (await this.#redis.runCommand('approvalHubJoinLine', [...this.#lineKeys(kind, key), jobId, key, String(Date.now()), JSON.stringify(data)])) as number;
+  }
+
   /** Queues a job: straight into BullMQ, or into its key's line (and into BullMQ if first in line). */
   async #submit(kind: JobKind, jobId: string, data: StoredJob): Promise<void> {
     if (data.key === null) return this.#add(kind, jobId, data);
-    const n = (await this.#redis.runCommand('approvalHubJoinLine', [...this.#lineKeys(kind, data.key), jobId, data.key, String(Date.now()), JSON.stringify(data)])) as number;
-    if (n === 1) await this.#add(kind, jobId, data);
+    if ((await this.#joinLine(kind, data.key, jobId, data)) === 1) await this.#add(kind, jobId, data);
   }
 
   /** The head of a line finished: pop it and hand the next job in line to BullMQ. */
@@ -188,6 +192,10 @@ class BullmqQueue implements Queue {
         // Dedupe while unfinished. Finished is finished: a dead letter (or a completed job kept for the
         // sweeper) with this id is replaced. A keyed job still waiting in its line is deduped by the line.
         if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return id;
+        // A finished head may still be first in its line (its completion step is in flight): take it out
+        // first, so the new job queues behind, not into, the old one's place.
+        const old = existing.data as StoredJob;
+        if (old.key) await this.#release(job.kind, old.key, jobId);
         await existing.remove().catch(() => undefined);
       }
     }
@@ -341,9 +349,12 @@ class BullmqQueue implements Queue {
         if (wanted && !wanted.has(data.id)) continue;
         if (data.key) {
           // The replayed job joins the end of its key's line, behind jobs enqueued while it was dead;
-          // the failed copy goes so that the job can be added again when its turn comes.
+          // then the failed copy goes, so that the job can be added again when its turn comes. In that
+          // order a crash in between leaves the dead letter in place (and the sweeper clears the line).
+          const fresh = { ...data, notBefore: Date.now() };
+          const n = await this.#joinLine(kind, data.key, bj.id!, fresh);
           await bj.remove();
-          await this.#submit(kind, bj.id!, { ...data, notBefore: Date.now() });
+          if (n === 1) await this.#add(kind, bj.id!, fresh);
         } else {
           await bj.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         }
