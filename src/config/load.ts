@@ -186,13 +186,16 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     if (p !== ':memory:' && !isAbsolute(p)) store = `sqlite:${resolve(dir, p)}`;
   }
 
+  const policy = resolve(dir, c.policy ?? './policy.yaml');
   return deepFreeze({
     file,
     server: { host, port, bodyLimitBytes: parseSize(c.server?.bodyLimit ?? DEFAULT_BODY_LIMIT) },
     store,
     queue,
-    policy: resolve(dir, c.policy ?? './policy.yaml'),
+    policy,
     mappingsDir: resolve(dir, c.mappingsDir ?? './mappings'),
+    directory: c.directory ? resolve(dir, c.directory) : resolve(dirname(policy), 'directory.yaml'),
+    conflicts: { rule: c.conflicts?.rule ?? 'reject-wins' },
     publicUrl: (c.publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     connections,
     log: { level },
@@ -217,6 +220,8 @@ interface RawConfig {
   queue?: string;
   policy?: string;
   mappingsDir?: string;
+  directory?: string;
+  conflicts?: { rule?: 'reject-wins' | 'manual' };
   publicUrl?: string;
   log?: { level?: string };
   connections?: RawConnection[] | null;

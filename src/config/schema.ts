@@ -56,6 +56,12 @@ export const hubConfigSchema = {
     queue: { type: 'string', pattern: '^(embedded|rediss?://.+)$' },
     policy: { type: 'string', minLength: 1 },
     mappingsDir: { type: 'string', minLength: 1 },
+    directory: { type: 'string', minLength: 1 },
+    conflicts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { rule: { enum: ['reject-wins', 'manual'] } },
+    },
     publicUrl: { type: 'string', pattern: '^https?://' },
     log: {
       type: 'object',

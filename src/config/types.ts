@@ -14,6 +14,12 @@ export interface HubConfig {
   policy: string;
   /** Absolute path of the mappings folder. */
   mappingsDir: string;
+  /** Absolute path of the directory file (people, teams, managers, on-call); default directory.yaml
+   * next to the policy. Optional in the type only so hand-built configs in tests stay short. */
+  directory?: string;
+  /** How divergent decisions from two tools are settled: "reject-wins" (default) or "manual" (an ops
+   * engineer resolves it from the conflict report). */
+  conflicts?: { rule: 'reject-wins' | 'manual' };
   /** Public base URL of this hub (links back from external records). */
   publicUrl: string;
   connections: ConnectionSettings[];

@@ -48,6 +48,18 @@ describe('defaults', () => {
     assert.equal(c.policy, join(DEFAULT_CONFIG_FILE, '..', 'policy.yaml'));
     assert.equal(c.mappingsDir, join(DEFAULT_CONFIG_FILE, '..', '..', 'mappings'));
     assert.deepEqual(c.connections, []);
+    assert.equal(c.directory, join(DEFAULT_CONFIG_FILE, '..', 'directory.yaml'));
+    assert.deepEqual(c.conflicts, { rule: 'reject-wins' });
+  });
+
+  test('directory and conflicts.rule can be set', () => {
+    const { file, dir } = configFile('directory: people/directory.yaml\nconflicts: { rule: manual }\n');
+    const c = loadConfig({ file, env: {} });
+    assert.equal(c.directory, join(dir, 'people', 'directory.yaml'));
+    assert.deepEqual(c.conflicts, { rule: 'manual' });
+    const err = refused('conflicts: { rule: newest-wins }\n');
+    assert.equal(err.path, 'conflicts.rule');
+    assert.match(err.reason, /must be one of reject-wins, manual/);
   });
 
   test('an empty file takes every default, relative to its own folder', () => {
