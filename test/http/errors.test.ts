@@ -39,6 +39,11 @@ describe('problem JSON', () => {
     assert.equal(p.detail, 'no route GET /api/v2/nothing');
   });
 
+  test('an unknown route is a 404 even with a body that is not JSON', async () => {
+    const res = await hub.app.inject({ method: 'POST', url: '/api/v1/nothing', headers: { 'content-type': 'application/json' }, payload: '{"state": ' });
+    assertProblem(res, 404, 'not-found');
+  });
+
   test('a body that is not JSON is a 400 saying so', async () => {
     const res = await hub.app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"state": ' });
     const p = assertProblem(res, 400, 'bad-json');

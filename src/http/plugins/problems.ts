@@ -19,7 +19,8 @@ export function installProblems(app: FastifyInstance): void {
     const raw = typeof body === 'string' ? Buffer.from(body) : body;
     request.rawBody = raw;
     const type = request.headers['content-type'] ?? '';
-    if (!JSON_TYPE.test(type)) return done(null, raw);
+    // No route matched: the answer is a 404 whatever the body says, so it is not parsed.
+    if (!JSON_TYPE.test(type) || request.routeOptions.url === undefined) return done(null, raw);
     if (raw.length === 0) return done(null, undefined);
     try {
       const text = raw.toString('utf8');
