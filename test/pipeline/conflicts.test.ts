@@ -1,0 +1,93 @@
+// Two tools disagree about one change: an approver approved in the hub, and a rejection for the same
+// step arrives from ServiceNow. The conflict keeps both versions; by default the rejection wins, and
+// with `conflicts.rule: manual` it waits until an admin resolves it through the API, which goes through
+// the engine and the audit log.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { HubConfig } from '../../src/config/types.ts';
+import { api, deliver, startHub, waitFor, GH_SECRET, SN_SECRET, type PipelineHub } from './harness.ts';
+
+async function approvedInHubThenRejectedInServiceNow(hub: PipelineHub, runId: number) {
+  const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId, environment: 'staging', ref: `conflict-${runId}` }));
+  assert.equal(sent.status, 202, sent.body);
+  const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes(`conflict-${runId}`)));
+  const changeId = record.correlation_id!;
+  const priya = await hub.token(['approver'], 'priya.natarajan@acme.example');
+  const approved = await api(hub, priya, 'POST', `/api/v1/changes/${changeId}/decisions`, { outcome: 'approve', rationale: 'Canary looked fine' });
+  assert.equal(approved.status, 201, JSON.stringify(approved.json));
+  assert.equal(approved.json.change.state, 'approved');
+
+  hub.sn.addUser({ user_name: `marcus.webb.${runId}`, email: 'marcus.webb@acme.example', name: 'Marcus Webb' });
+  const approval = hub.sn.requestApproval(record.sys_id!, `marcus.webb.${runId}`);
+  hub.sn.reject(approval.sys_id!, `marcus.webb.${runId}`, 'The ledger migration has not been rehearsed');
+  const rejected = await deliver(() => hub.sn.sendBusinessRule(hub.webhookUrl('servicenow'), 'sysapproval_approver', approval.sys_id!, ['state'], { secret: SN_SECRET }));
+  assert.equal(rejected.status, 202, rejected.body);
+  return changeId;
+}
+
+describe('conflicting decisions, default rule (a rejection wins)', () => {
+  let hub: PipelineHub;
+  before(async () => { hub = await startHub(); });
+  after(() => hub.close());
+
+  it('records the conflict with both versions and stops the change', async () => {
+    const changeId = await approvedInHubThenRejectedInServiceNow(hub, 7001);
+    const viewer = await hub.token(['viewer']);
+    const conflict = await waitFor('the conflict', async () => (await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items[0]);
+    assert.equal(conflict.kind, 'decision');
+    assert.deepEqual(conflict.versions.map((v: { sourceTool: string; value: string }) => `${v.sourceTool}:${v.value}`), ['hub:approve', 'servicenow:reject']);
+    const resolved = await waitFor('the rule to resolve it', async () => {
+      const c = (await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items[0];
+      return c.status === 'resolved' ? c : null;
+    });
+    assert.equal(resolved.resolution.rule, 'reject-wins');
+    assert.equal(resolved.resolution.outcome, 'reject');
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
+  });
+});
+
+describe('conflicting decisions, conflicts.rule: manual', () => {
+  let hub: PipelineHub;
+  let changeId: string;
+  let conflictId: string;
+  before(async () => {
+    hub = await startHub({ configPatch: (c) => ({ ...c, conflicts: { rule: 'manual' } }) as HubConfig });
+    changeId = await approvedInHubThenRejectedInServiceNow(hub, 7002);
+    const viewer = await hub.token(['viewer']);
+    conflictId = (await waitFor('the conflict', async () => (await api(hub, viewer, 'GET', '/api/v1/conflicts?status=open')).json.items[0])).id;
+  });
+  after(() => hub.close());
+
+  it('waits: the change keeps its state until someone decides', async () => {
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'approved');
+  });
+
+  it('refuses a resolution without a rationale, naming the field, and from a non-admin', async () => {
+    const admin = await hub.token(['admin'], 'omar.haddad@acme.example');
+    const missing = await api(hub, admin, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'reject' });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.field, 'rationale');
+    const wrong = await api(hub, admin, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'maybe', rationale: 'not sure' });
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.json.field, 'outcome');
+    const viewer = await hub.token(['viewer']);
+    assert.equal((await api(hub, viewer, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'reject', rationale: 'no' })).status, 403);
+  });
+
+  it('applies the admin\'s resolution through the engine and the audit log, once', async () => {
+    const admin = await hub.token(['admin'], 'omar.haddad@acme.example');
+    const r = await api(hub, admin, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'reject', rationale: 'CAB rejection stands until the migration is rehearsed' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.status, 'resolved');
+    assert.equal(r.json.resolution.by, 'omar.haddad@acme.example');
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
+    const audit = await hub.store.audit.listForChange(changeId);
+    const resolved = audit.find((t) => t.action === 'conflict-resolved');
+    assert.equal(resolved?.actor, 'omar.haddad@acme.example');
+    assert.equal(resolved?.rationale, 'CAB rejection stands until the migration is rehearsed');
+    assert.ok(audit.some((t) => t.action === 'conflict'));
+    assert.ok(audit.some((t) => t.action === 'state:cancelled' && t.actor === 'omar.haddad@acme.example'));
+    const again = await api(hub, admin, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'approve', rationale: 'changed my mind' });
+    assert.equal(again.status, 409);
+  });
+});
