@@ -18,7 +18,7 @@
 
 import { Environment } from '@marcbachmann/cel-js';
 import { isMap, isScalar, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import { timeFormats, type TimeFormat } from './coerce.ts';
+import { coerceIn, timeFormats, type TimeFormat } from './coerce.ts';
 import { parsePath, type PathSegment } from './path.ts';
 import { canonicalField, canonicalSchema, type CanonicalField, type MappingTarget } from './schema.ts';
 
@@ -222,7 +222,10 @@ function compileField(
     }
     if (schema.values && !schema.values.includes(String(v))) {
       fail(node, `${canonical}: ${what} "${String(v)}" is not one of ${schema.values.join(', ')}`);
+      return;
     }
+    const coerced = coerceIn(v, schema.type, field.format);
+    if (!coerced.ok) fail(node, `${canonical}: ${what}: ${coerced.reason}`);
   };
   if (spec.map) {
     const m = spec.map.value;

@@ -37,8 +37,9 @@ function readField(field: CompiledField, payload: unknown): { ok: true; value: u
   }
 
   let value: unknown = raw;
-  const present = raw !== undefined && raw !== null && !(raw === '' && field.schema.type !== 'string');
-  if (field.map && raw !== undefined && raw !== null && (present || field.map.has(''))) {
+  // "" is ServiceNow's empty value: missing, except for a plain text field or a map that lists "".
+  const empty = raw === undefined || raw === null || raw === '';
+  if (field.map && (!empty || (raw === '' && field.map.has('')))) {
     const key = typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
     if (field.map.has(key)) value = field.map.get(key);
     else if (field.mapDefault) value = field.mapDefault.value;
@@ -49,7 +50,7 @@ function readField(field: CompiledField, payload: unknown): { ok: true; value: u
   } else if (raw === null && field.schema.nullable) {
     // An explicit null (a JSON null, a CEL expression answering null) is a value for a nullable field.
     return { ok: true, value: null };
-  } else if (!present) {
+  } else if (empty && (raw !== '' || field.map || field.schema.type !== 'string')) {
     value = undefined;
   }
   if (value === undefined || (value === '' && field.required)) {

@@ -220,3 +220,20 @@ test('checkMappings reports every broken file in a folder', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('ServiceNow empty values ("") count as missing for mapped, numeric and time fields but stay "" for text', async () => {
+  const mapping = await shipped('servicenow/change_request.yaml');
+  const r = normalize(mapping, { short_description: 'x', description: '', risk: '', start_date: '', state: '-5', approval: 'requested' });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value, { title: 'x', description: '', state: 'draft', approval: 'requested', services: [] });
+});
+
+test('a default that does not fit the canonical type is refused at load', () => {
+  const errors = errorsOf('system: x\nrecord: y\ntarget: change\nfields:\n  risk.score: { from: s, default: high }\n');
+  assert.deepEqual(errors, [{ file: 'bad.yaml', line: 5, reason: 'risk.score: default: expected a number, got "high"' }]);
+});
+
+test('render skips canonical values the value map has no external value for', async () => {
+  const mapping = await shipped('servicenow/change_request.yaml');
+  assert.deepEqual(render(mapping, { state: 'expired' }), {});
+});
