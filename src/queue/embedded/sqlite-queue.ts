@@ -87,9 +87,9 @@ export interface EmbeddedQueueOptions {
 }
 
 export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
-  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
   let db: DatabaseSync;
   try {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     db = new DatabaseSync(opts.path);
   } catch (err) {
     throw new Error(`queue: cannot open the embedded queue file ${opts.path}: ${errorText(err)}`);
