@@ -24,7 +24,7 @@ export interface ReconcilerDeps {
   store: Store;
   queue: Queue;
   log: Logger;
-  handleEvents(connectionId: string, events: CanonicalEvent[], opts: { correlation: string | null }): Promise<void>;
+  handleEvents(connectionId: string, events: CanonicalEvent[], opts: { correlation: string | null }): Promise<unknown>;
   now?: () => Date;
   /** The pipeline's connection runtimes; when absent they are built here on first use. */
   connections?: Map<string, ReconcileConnection>;
@@ -35,6 +35,8 @@ export interface ReconcilerDeps {
 export interface ReconcileReport {
   connectionId: string;
   runId: string;
+  /** The schedule tick the run was claimed for; null for a run asked for directly. */
+  tick: string | null;
   startedAt: string;
   finishedAt: string;
   pages: number;
@@ -54,8 +56,8 @@ export interface Reconciler {
   /** Schedules every connection with `reconcile.cron` and starts this process's 'reconcile' worker. */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** One run now, in this process (the queue job calls it; also `approval-hub` and tests). */
-  runOnce(connectionId: string): Promise<ReconcileReport>;
+  /** One run now, in this process (the queue job calls it with its tick; also tests and tools). */
+  runOnce(connectionId: string, opts?: { tick?: string | null }): Promise<ReconcileReport>;
   /** The last finished run, whichever process ran it; null if none yet. */
   lastSync(connectionId: string): Promise<LastSync | null>;
 }
@@ -95,7 +97,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return conn;
   }
 
-  async function runOnce(connectionId: string): Promise<ReconcileReport> {
+  async function runOnce(connectionId: string, opts: { tick?: string | null } = {}): Promise<ReconcileReport> {
+    const tick = opts.tick ?? null;
     const conn = await connectionOf(connectionId);
     const reconcile = conn.connector.reconcile;
     if (!reconcile) throw new Error(`reconcile: connector "${conn.connector.id}" of connection "${connectionId}" cannot reconcile`);
@@ -133,7 +136,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         sourceTool: conn.connector.id,
         at: finishedAt,
         before: { cursor: cursorBefore },
-        after: { cursor, pages, events },
+        after: { cursor, pages, events, tick },
         rationale: `scheduled reconciliation of ${connectionId} found ${events} changed record(s) in ${pages} page(s) and handed them to the engine; any drift from missed webhooks is repaired`,
         correlation: runId,
       });
@@ -141,7 +144,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const last: LastSync = { at: finishedAt, runId, pages, events };
     await store.cursors.set(connectionId, lastSyncName, JSON.stringify(last));
     log.info({ connection: connectionId, runId, pages, events }, 'reconciliation finished');
-    return { connectionId, runId, startedAt, finishedAt, pages, events, cursorBefore, cursorAfter: cursor };
+    return { connectionId, runId, tick, startedAt, finishedAt, pages, events, cursorBefore, cursorAfter: cursor };
   }
 
   async function onTick(connectionId: string, scheduledAt: Date): Promise<void> {
@@ -158,7 +161,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function handleJob(job: Job<ReconcileJob>): Promise<void> {
     try {
-      await runOnce(job.payload.connectionId);
+      await runOnce(job.payload.connectionId, { tick: job.payload.tick });
     } catch (err) {
       // The vendor asked us to wait: retry then, not on the generic backoff (honours Retry-After).
       if (err instanceof HttpError && err.retryAfterMs !== null) throw new RetryLaterError(err.message, err.retryAfterMs);
