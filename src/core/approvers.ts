@@ -68,17 +68,22 @@ export interface Eligibility {
 /**
  * Eligibility of a step now: the approvers its definition names (as resolved when it opened, team
  * included), plus whoever escalations added, minus inactive people and the requester; delegates of
- * approvers who are out of office, never the requester.
+ * approvers who are out of office, never the requester. An absent approver without a recorded
+ * delegate is covered by the on-call of `fallbackOncall` when the policy names one.
  */
-export function eligibility(step: Step, change: Change, directory: Directory, now: Date): Eligibility {
+export function eligibility(step: Step, change: Change, directory: Directory, now: Date, fallbackOncall: string | null = null): Eligibility {
   const named = resolveApprovers(step.approvers, change, directory);
   const escalated = step.escalations.flatMap((e) => e.to);
   const direct = allowed([...named, ...escalated], change, directory);
   const delegates = new Map<string, string>();
+  const fallback = fallbackOncall ? allowed(directory.oncall[fallbackOncall] ?? [], change, directory) : [];
   for (const id of direct) {
     const p = directory.people[id];
-    const d = p?.outOfOffice?.delegate;
-    if (d && isAway(p, now) && allowed([d], change, directory).length === 1 && !delegates.has(d)) delegates.set(d, id);
+    if (!isAway(p, now)) continue;
+    const recorded = p?.outOfOffice?.delegate;
+    const candidates = recorded ? [recorded] : fallback;
+    const d = allowed(candidates, change, directory).find((x) => x !== id && !delegates.has(x) && !isAway(directory.people[x], now));
+    if (d) delegates.set(d, id);
   }
   return { direct, delegates };
 }

@@ -209,12 +209,13 @@ function openStep(w: Work, step: Step): void {
   const { directory, now } = w.ctx;
   step.state = 'open';
   step.openedAt = w.nowIso;
-  const el = eligibility(step, w.c, directory, now);
+  const el = eligibility(step, w.c, directory, now, w.ctx.policy.delegation.fallbackOncall);
   step.eligible = [...el.direct, ...[...el.delegates.keys()].filter((d) => !el.direct.includes(d))];
   note(w, 'step-opened', HUB, { stepId: step.id, name: step.name, eligible: step.eligible, quorum: step.quorum });
   for (const [delegate, forWhom] of el.delegates) {
-    const until = directory.people[forWhom]?.outOfOffice?.until;
-    note(w, 'delegation', HUB, { stepId: step.id, delegate, onBehalfOf: forWhom, until }, `${forWhom} is out of office until ${until}; ${delegate} may decide on their behalf`);
+    const ooo = directory.people[forWhom]?.outOfOffice;
+    const via = ooo?.delegate === delegate ? 'their recorded delegate' : `on call (${w.ctx.policy.delegation.fallbackOncall})`;
+    note(w, 'delegation', HUB, { stepId: step.id, delegate, onBehalfOf: forWhom, until: ooo?.until ?? null, via }, `${forWhom} is out of office until ${ooo?.until}; ${delegate}, ${via}, may decide on their behalf`);
   }
   if (step.eligible.length === 0) {
     announce(w, 'no-eligible-approver', `Nobody is eligible to approve "${step.name}" (the requester is excluded); escalating`);
@@ -379,7 +380,7 @@ function validApprovals(c: Change, step: Step, now: Date): Decision[] {
 }
 
 function quorumMet(w: Work, step: Step): boolean {
-  const el = eligibility(step, w.c, w.ctx.directory, w.ctx.now);
+  const el = eligibility(step, w.c, w.ctx.directory, w.ctx.now, w.ctx.policy.delegation.fallbackOncall);
   const principals = new Set(validApprovals(w.c, step, w.ctx.now).map((d) => d.onBehalfOf ?? d.actor).filter((p) => el.direct.includes(p)));
   if (step.quorum === 'all') return el.direct.length > 0 && el.direct.every((p) => principals.has(p));
   return principals.size >= step.quorum;
@@ -396,7 +397,7 @@ function decideStep(w: Work, d: Decision): DecideResult {
   const step = d.stepId ? c.steps.find((s) => s.id === d.stepId) : c.steps.find((s) => s.state === 'open');
   if (!step) return refuse('unknown-step', d.stepId ? `change ${c.id} has no step ${d.stepId}` : `change ${c.id} has no open step`);
   if (step.state !== 'open') return refuse('step-not-open', `step "${step.name}" is ${step.state}, not open`);
-  const el = eligibility(step, c, directory, now);
+  const el = eligibility(step, c, directory, now, policy.delegation.fallbackOncall);
   let principal: string;
   let onBehalfOf: string | null = null;
   if (d.onBehalfOf) {

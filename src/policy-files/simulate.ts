@@ -52,7 +52,7 @@ function run(change: Change, policy: CompiledPolicy, directory: Directory, histo
   if (!r.ok) return r.reason;
   const c = r.change;
   // Approvals a step would need: its quorum, or everyone eligible for quorum "all".
-  const approvals = c.steps.reduce((n, s) => n + (s.quorum === 'all' ? Math.max(1, eligibility(s, c, directory, now).direct.length) : s.quorum), 0);
+  const approvals = c.steps.reduce((n, s) => n + (s.quorum === 'all' ? Math.max(1, eligibility(s, c, directory, now, policy.delegation.fallbackOncall).direct.length) : s.quorum), 0);
   const gate = r.effects.find((e) => e.type === 'answer-gate');
   return { id: c.id, tier: c.risk?.tier ?? 'none', state: c.state, steps: c.steps.map((s) => s.name), approvals, anomaly: c.risk?.anomaly?.flagged ?? false, reason: gate && 'reason' in gate ? gate.reason : null };
 }

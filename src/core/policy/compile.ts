@@ -308,7 +308,7 @@ function checkReferences(w: Walker, directory: Directory | undefined): void {
   }
 }
 
-const TOP_KEYS = ['version', 'risk', 'windows', 'prerequisites', 'routes', 'escalation', 'expiry', 'emergency', 'separationOfDuties', 'riskAcceptance'] as const;
+const TOP_KEYS = ['version', 'risk', 'windows', 'prerequisites', 'routes', 'escalation', 'expiry', 'emergency', 'separationOfDuties', 'delegation', 'riskAcceptance'] as const;
 
 export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileOptions = {}): { ok: true; policy: CompiledPolicy } | { ok: false; errors: PolicyError[] } {
   const w = new Walker(source);
@@ -392,6 +392,16 @@ export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileO
   if (doc.separationOfDuties !== undefined && doc.separationOfDuties !== true) {
     w.fail(['separationOfDuties'], 'separation of duties cannot be turned off: a requester never approves their own change');
   }
+  let delegation: CompiledPolicy['delegation'] = { fallbackOncall: null };
+  if (doc.delegation !== undefined) {
+    if (!isObj(doc.delegation)) w.fail(['delegation'], 'expected delegation: { fallback: "oncall:<schedule>" }');
+    else {
+      w.keys(doc.delegation, ['delegation'], ['fallback']);
+      const t = compileTarget(w, doc.delegation.fallback, ['delegation', 'fallback']);
+      if (t && t.kind !== 'oncall') w.fail(['delegation', 'fallback'], 'the delegation fallback is an on-call schedule: oncall:<schedule>');
+      else if (t?.kind === 'oncall') delegation = { fallbackOncall: t.schedule };
+    }
+  }
   let riskAcceptance = { minJustificationLength: 10 };
   if (doc.riskAcceptance !== undefined) {
     if (!isObj(doc.riskAcceptance)) w.fail(['riskAcceptance'], 'expected riskAcceptance: { minJustificationLength }');
@@ -410,6 +420,7 @@ export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileO
       files: [source.file],
       tiers, factors, prerequisites, routes, windows, anomaly, escalation, expiry, emergency,
       separationOfDuties: true,
+      delegation,
       riskAcceptance,
       overlays: [],
     },

@@ -139,6 +139,8 @@ export interface CompiledPolicy {
     origin: Origin;
   } | null;
   separationOfDuties: true;
+  /** Who stands in for an out-of-office approver without a recorded delegate. */
+  delegation: { fallbackOncall: string | null };
   riskAcceptance: { minJustificationLength: number };
   /** Overlays applied, with the CEL that scopes their added rules. */
   overlays: { id: string; file: string; appliesTo: string | null }[];
