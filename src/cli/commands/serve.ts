@@ -12,5 +12,8 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     io.out(`${serveUsage}\n`);
     return EXIT.ok;
   }
-  return serve({ file: values.config, env: io.env });
+  const code = await serve({ file: values.config, env: io.env });
+  // As in src/server.ts: open handles of drivers that ignore close() must not keep a stopped hub alive.
+  setTimeout(() => process.exit(code), 1000).unref();
+  return code;
 }
