@@ -454,6 +454,9 @@ function decideStep(w: Work, d: Decision): DecideResult {
   if (quorumMet(w, step)) {
     step.state = 'approved';
     step.decidedAt = w.nowIso;
+    // The step stays approved until its first counted approval lapses.
+    const expiries = validApprovals(c, step, now).map((x) => x.expiresAt).filter((x): x is string => !!x).sort();
+    step.expiresAt = expiries[0] ?? null;
     note(w, 'step-approved', HUB, { stepId: step.id, name: step.name });
     advance(w);
   }
@@ -462,8 +465,18 @@ function decideStep(w: Work, d: Decision): DecideResult {
 
 // --- timers -------------------------------------------------------------------------------------------
 
+/**
+ * An approved step whose approvals have expired. Only time lapses an approval here: who was eligible
+ * was settled when each decision was taken, so a later directory change does not reopen a step.
+ */
 function hasLapsed(w: Work): Step | null {
-  for (const s of w.c.steps) if (s.state === 'approved' && !quorumMet(w, s)) return s;
+  for (const s of w.c.steps) {
+    if (s.state !== 'approved' || s.route === 'emergency') continue;
+    const all = w.c.decisions.filter((d) => d.stepId === s.id && d.outcome === 'approve');
+    const valid = new Set(validApprovals(w.c, s, w.ctx.now).map((d) => d.onBehalfOf ?? d.actor));
+    const need = s.quorum === 'all' ? new Set(all.map((d) => d.onBehalfOf ?? d.actor)).size : s.quorum;
+    if (valid.size < need) return s;
+  }
   return null;
 }
 

@@ -178,3 +178,15 @@ test('an update that raises the risk rebuilds the plan while approval is pending
   assert.deepEqual(r.change.steps.map((s) => s.name), ['Lead', 'CAB']);
   assert.deepEqual(r.transitions.map((t) => t.action), ['updated', 'risk-scored', 'plan-built', 'step-opened']);
 });
+
+test('an approver who leaves after approving does not reopen the step; only time lapses an approval', () => {
+  const at = '2026-11-24T10:00:00Z';
+  let r = run(null, { type: 'submit', change: newChange({}, new Date(at)), actor: 'dev@x.example', sourceTool: 'github' }, at);
+  r = run(r.change, approve('lead@x.example', at), at);
+  assert.equal(r.change.steps[0]!.expiresAt, '2026-11-25T10:00:00.000Z');
+  const leaver: Directory = { ...directory, people: { ...directory.people, 'lead@x.example': { ...directory.people['lead@x.example']!, active: false } } };
+  const later = decide(r.change, { type: 'tick' }, { policy, directory: leaver, history, now: new Date('2026-11-24T18:00:00Z') });
+  assert.ok(later.ok);
+  assert.equal(later.change.state, 'approved');
+  assert.deepEqual(later.effects, []);
+});
