@@ -1,7 +1,8 @@
 // POST /api/v1/changes/:id/decisions: a decision made in the hub. An approver decides as the token's
 // actor (the engine checks eligibility and separation of duties). An admin may record an override, but
 // only while the system of record is unreachable (its circuit is open), with a justification; it is
-// logged as an override and the system of record is brought up to date when it is back.
+// logged as an override and the system of record is brought up to date when it is back. An override
+// bypasses the system of record, not the policy: the admin must still be an eligible approver.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Decision } from '../../core/types.ts';
 import { apiError } from '../../errors.ts';
