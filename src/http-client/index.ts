@@ -185,6 +185,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       return (await pRetry(
         async () => {
           await waitForBudget(req.method, url.pathname);
+          // An open circuit fails fast without waiting for a rate-limit slot first.
+          if (breaker.state() === 'open') breaker.beforeCall(connection.id);
           return limiter ? limiter.schedule(() => attempt(req, url)) : attempt(req, url);
         },
         {

@@ -79,7 +79,7 @@ describe('fake GitHub', () => {
       const res = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'approved', comment: 'CAB approved CHG0030012' } });
       assert.equal(res.status, 204);
       assert.deepEqual(
-        gh.decisions.map((d) => [d.runId, d.environment_name, d.state, d.comment]),
+        gh.state.decisions.map((d) => [d.runId, d.environment_name, d.state, d.comment]),
         [[555, 'production', 'approved', 'CAB approved CHG0030012']],
       );
       assert.equal((await run()).body.status, 'in_progress');

@@ -74,7 +74,7 @@ describe('fake Jira', () => {
     assert.deepEqual(t.body.transitions.map((x) => [x.id, x.name, x.to.name]), [['31', 'Approve', 'Awaiting implementation'], ['41', 'Decline', 'Declined'], ['51', 'Cancel', 'Canceled']]);
     const res = await hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/transitions`, body: { transition: { id: '31' } } });
     assert.equal(res.status, 204);
-    assert.equal(jira.issues.get(issue.key)!.status, 'Awaiting implementation');
+    assert.equal(jira.state.issues.get(issue.key)!.status, 'Awaiting implementation');
     const bad = await fail(hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/transitions`, body: { transition: { id: '31' } } }));
     assert.equal(bad.status, 400);
     assert.match(bad.message, /Transition id '31' is not valid for this issue/);

@@ -131,7 +131,7 @@ describe('fake ServiceNow', () => {
     assert.equal(patched.body.result.state, 'rejected');
     assert.equal(patched.body.result.comments, '', 'journal fields read as "" with raw values');
     assert.equal(sn.record('change_request', change.sys_id!)!.approval, 'rejected');
-    assert.deepEqual(sn.journal.filter((j) => j.sysId === approval.sys_id).map((j) => [j.field, j.by, j.text]), [['comments', 'hub.integration', 'Freeze window']]);
+    assert.deepEqual(sn.state.journal.filter((j) => j.sysId === approval.sys_id).map((j) => [j.field, j.by, j.text]), [['comments', 'hub.integration', 'Freeze window']]);
     const err = await hub().request({ method: 'PUT', path: `/api/now/table/change_request/${change.sys_id}`, body: { state: '-1' } }).catch((e: unknown) => e);
     assert.ok(err instanceof HttpError);
     assert.equal(err.status, 403);

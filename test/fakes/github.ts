@@ -71,6 +71,8 @@ interface Delivery {
 }
 
 export interface FakeGitHub extends FakeBase {
+  /** What GitHub holds: decisions, gates, webhook deliveries and issued tokens. */
+  state: { decisions: GateDecision[]; gates: FakeGitHub['gates']; deliveries: Delivery[]; tokens: FakeGitHub['tokens'] };
   appId: number;
   /** PEM (PKCS#1, as GitHub hands it out) for the hub's github-app connection. */
   privateKey: string;
@@ -400,6 +402,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
 
   return {
     ...base,
+    state: { decisions, gates, deliveries, tokens },
     appId,
     privateKey,
     installations,

@@ -82,6 +82,8 @@ export interface JsmApproval {
 }
 
 export interface FakeJira extends FakeBase {
+  /** What Jira holds: issues (with comments and history) and JSM approvals. */
+  state: { issues: Map<string, JiraIssue>; approvals: JsmApproval[] };
   accounts: JiraAccount[];
   issues: Map<string, JiraIssue>;
   approvals: JsmApproval[];
@@ -594,6 +596,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
 
   return {
     ...base,
+    state: { issues, approvals },
     accounts,
     issues,
     approvals,

@@ -136,6 +136,8 @@ function test(value: string, c: Condition): boolean {
 }
 
 export interface FakeServiceNow extends FakeBase {
+  /** Everything the instance holds: records by table and sys_id, and journal entries. */
+  state: { tables: Map<string, Map<string, Stored>>; journal: JournalEntry[] };
   tables: Map<string, Map<string, Stored>>;
   journal: JournalEntry[];
   addUser(user: Omit<ServiceNowUser, 'sys_id'>): ServiceNowUser;
@@ -557,6 +559,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
 
   return {
     ...base,
+    state: { tables, journal },
     tables,
     journal,
     addUser,
