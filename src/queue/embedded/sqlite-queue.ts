@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../../sdk/index.ts';
-import type { DeadLetter, Handler, Job, JobInput, JobKind, KindDepth, Queue } from '../port.ts';
+import { PermanentError, type DeadLetter, type Handler, type Job, type JobInput, type JobKind, type KindDepth, type Queue } from '../port.ts';
 import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
 import { decideFailure, errorText } from '../retry-policy.ts';
 import type { QueueTuning } from '../tuning.ts';
@@ -281,18 +281,16 @@ class EmbeddedQueue implements Queue {
   }
 
   #run(c: Consumer, row: Row): void {
-    const job: Job<unknown> = {
-      id: row.id,
-      kind: row.kind,
-      key: row.key,
-      payload: JSON.parse(row.payload) as unknown,
-      attempt: row.attempt,
-      maxAttempts: row.max_attempts,
-      enqueuedAt: row.enqueued_at,
-    };
     const token = row.lease_token!;
     const done = (async () => {
       try {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(row.payload);
+        } catch (err) {
+          throw new PermanentError(`the stored payload is not valid JSON: ${errorText(err)}`); // edited by hand?
+        }
+        const job: Job<unknown> = { id: row.id, kind: row.kind, key: row.key, payload, attempt: row.attempt, maxAttempts: row.max_attempts, enqueuedAt: row.enqueued_at };
         await Promise.resolve().then(() => c.handler(job)); // a handler that throws synchronously is a failed job too
         await this.#finish(row.seq, token, () => {
           const r = this.#sql('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token);
@@ -301,7 +299,7 @@ class EmbeddedQueue implements Queue {
         });
       } catch (err) {
         const outcome = decideFailure(err, row.attempt, row.max_attempts, this.#tuning);
-        if (outcome.action === 'dead') this.#log.warn({ kind: job.kind, id: job.id, attempt: job.attempt, error: outcome.error }, 'queue: job dead-lettered');
+        if (outcome.action === 'dead') this.#log.warn({ kind: row.kind, id: row.id, attempt: row.attempt, error: outcome.error }, 'queue: job dead-lettered');
         await this.#finish(row.seq, token, () => {
           if (outcome.action === 'dead') {
             const r = this.#sql(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
@@ -364,7 +362,7 @@ class EmbeddedQueue implements Queue {
       id: r.id,
       kind: r.kind,
       key: r.key,
-      payload: JSON.parse(r.payload) as unknown,
+      payload: parseOr(r.payload),
       attempts: r.attempt,
       error: r.error ?? '',
       failedAt: r.failed_at ?? '',
@@ -405,5 +403,14 @@ class EmbeddedQueue implements Queue {
       this.#db.close();
     })();
     return this.#closed;
+  }
+}
+
+/** A dead letter's payload as stored, or its raw text if it is not JSON, so it can still be listed. */
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }
