@@ -62,9 +62,9 @@ describe('servicenow against the fake instance', () => {
     assert.equal((await actionOf(servicenow, 'comment')(note, ctx)).status, 'done');
     assert.equal((await actionOf(servicenow, 'comment')(note, ctx)).status, 'already-done');
 
-    const approval = sn.requestApproval(sysId, 'beth.anglin');
-    sn.approve(approval.sys_id, 'beth.anglin', 'Fine by CAB');
-    await sn.sendBusinessRule(receiver.url, 'sysapproval_approver', approval.sys_id, ['state'], { secret: 'sn-push-secret' });
+    const approvalId = sn.requestApproval(sysId, 'beth.anglin').sys_id!;
+    sn.approve(approvalId, 'beth.anglin', 'Fine by CAB');
+    await sn.sendBusinessRule(receiver.url, 'sysapproval_approver', approvalId, ['state'], { secret: 'sn-push-secret' });
     const parsed = await receive(servicenow, conn);
     assert.equal(parsed.status, 'events');
     assert.ok(parsed.status === 'events');
@@ -83,7 +83,7 @@ describe('servicenow against the fake instance', () => {
   it('gets the state model refusal as an HTTP error when implementing an unapproved change', async () => {
     const record = sn.createChange({ short_description: 'Unapproved change', state: '-5' });
     const ctx = await actionContext(servicenow, conn);
-    const link = { kind: 'change_request', externalId: record.sys_id };
+    const link = { kind: 'change_request', externalId: record.sys_id! };
     await assert.rejects(actionOf(servicenow, 'sync-state')(actionInput('sync-state', { link, params: { state: 'implementing' } }), ctx), (e: unknown) => e instanceof HttpError && e.status === 403);
   });
 });
