@@ -214,6 +214,12 @@ describe('check', () => {
   });
 });
 
+test('check: a missing directory file is refused, as the hub would at start', async () => {
+  const r = await run(['check'], { HUB_CONFIG: hubConfig('directory: ./no-such-directory.yaml\n') });
+  assert.equal(r.code, 2);
+  assert.match(r.err, /no-such-directory\.yaml: cannot read the directory file \(ENOENT\)/);
+});
+
 describe('policy', () => {
   test('policy test runs the repository\'s policy cases, exit 0 when they all pass', async () => {
     const r = await run(['policy', 'test', join(repo, 'config', 'policy-cases')]);

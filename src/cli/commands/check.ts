@@ -5,13 +5,14 @@ import { relative } from 'node:path';
 import { connectorById, connectors, validateRegistry } from '../../../connectors/index.ts';
 import { ConfigError, formatProblem } from '../../config/load.ts';
 import { checkMappings, loadConnectionMappings } from '../../mapping/load.ts';
+import { directoryPath, loadDirectory } from '../../pipeline/directory.ts';
 import { formatPolicyErrors, loadPolicy } from '../../policy-files/load.ts';
 import { config, configOption, EXIT, parse, type Io } from '../io.ts';
 
 export const checkUsage = `Usage:
   approval-hub check [--config FILE]
       Validates hub.yaml (shape, secrets resolvable), that each connection's connector exists, every
-      mapping under mappingsDir and the ones each connection uses, and the policy.
+      mapping under mappingsDir and the ones each connection uses, the policy and the directory file.
       Prints file:line: reason for each problem. Exit codes: 0 all valid, 2 something is refused.`;
 
 export async function checkCommand(args: string[], io: Io): Promise<number> {
@@ -44,6 +45,11 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   }
   const policy = await loadPolicy(cfg.policy);
   if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
+  try {
+    await loadDirectory(directoryPath(cfg));
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
 
   // A mapping file can be reported twice (folder scan and the connection using it): once is enough.
   const unique = [...new Set(problems)];
@@ -52,6 +58,6 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     io.err(`check: ${unique.length} problem${unique.length === 1 ? '' : 's'}\n`);
     return EXIT.usage;
   }
-  io.out(`check: ${rel(cfg.file)} OK (${cfg.connections.length} connection${cfg.connections.length === 1 ? '' : 's'}), mappings OK, policy ${rel(cfg.policy)} OK\n`);
+  io.out(`check: ${rel(cfg.file)} OK (${cfg.connections.length} connection${cfg.connections.length === 1 ? '' : 's'}), mappings OK, policy ${rel(cfg.policy)} OK, directory ${rel(directoryPath(cfg))} OK\n`);
   return EXIT.ok;
 }
