@@ -400,7 +400,16 @@ function decideStep(w: Work, d: Decision): DecideResult {
   const el = eligibility(step, c, directory, now, policy.delegation.fallbackOncall);
   let principal: string;
   let onBehalfOf: string | null = null;
-  if (d.onBehalfOf) {
+  const isOverride = d.kind === 'override';
+  if (isOverride && !el.direct.includes(d.actor)) {
+    // A manual override (S7: the system of record is down) comes from a hub admin, whom the pipeline
+    // has role-checked; it need not be an eligible approver, but it must be a known, active person,
+    // carry a justification (checked below) and is recorded as an override.
+    const person = directory.people[d.actor];
+    if (!person || !person.active) return refuse('not-eligible', `${d.actor} is not an active person in the directory and cannot record an override`);
+    if (step.route === 'emergency') return refuse('not-eligible', 'an emergency change is approved only by designated emergency approvers, never by override');
+    principal = d.actor;
+  } else if (d.onBehalfOf) {
     if (!el.direct.includes(d.onBehalfOf)) return refuse('not-eligible', `${d.onBehalfOf} is not an eligible approver for "${step.name}" at ${w.nowIso}, so nobody can decide on their behalf`);
     if (el.delegates.get(d.actor) !== d.onBehalfOf) return refuse('not-delegate', `${d.actor} is not a recorded delegate of ${d.onBehalfOf} at ${w.nowIso}`);
     principal = d.onBehalfOf;
@@ -451,7 +460,7 @@ function decideStep(w: Work, d: Decision): DecideResult {
     announce(w, 'rejected', reason);
     return done(w);
   }
-  if (quorumMet(w, step)) {
+  if (isOverride || quorumMet(w, step)) {
     step.state = 'approved';
     step.decidedAt = w.nowIso;
     // The step stays approved until its first counted approval lapses.
@@ -473,7 +482,9 @@ function hasLapsed(w: Work): Step | null {
   for (const s of w.c.steps) {
     if (s.state !== 'approved' || s.route === 'emergency') continue;
     const all = w.c.decisions.filter((d) => d.stepId === s.id && d.outcome === 'approve');
-    const valid = new Set(validApprovals(w.c, s, w.ctx.now).map((d) => d.onBehalfOf ?? d.actor));
+    const stillValid = validApprovals(w.c, s, w.ctx.now);
+    if (stillValid.some((d) => d.kind === 'override')) continue;
+    const valid = new Set(stillValid.map((d) => d.onBehalfOf ?? d.actor));
     const need = s.quorum === 'all' ? new Set(all.map((d) => d.onBehalfOf ?? d.actor)).size : s.quorum;
     if (valid.size < need) return s;
   }
