@@ -15,6 +15,7 @@ import { createLogger } from '../../src/log.ts';
 import { createPipeline, type Pipeline, type PipelineDeps } from '../../src/pipeline/index.ts';
 import { openQueue } from '../../src/queue/index.ts';
 import type { Queue } from '../../src/queue/port.ts';
+import type { QueueTuning } from '../../src/queue/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Role, Store } from '../../src/store/port.ts';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.ts';
@@ -51,6 +52,8 @@ export interface HubOptions {
   pipeline?: Partial<Pick<PipelineDeps, 'connectionOptions' | 'concurrency'>>;
   /** Wraps the store the pipeline uses (to simulate a crash at a precise point). */
   wrapStore?: (store: Store) => Store;
+  /** Queue timings; default short ones so retries take milliseconds (benchmarks pass the production defaults). */
+  queueTuning?: Partial<QueueTuning>;
   configPatch?: (config: HubConfig) => HubConfig;
 }
 
@@ -98,7 +101,7 @@ connections:
   const rawStore = await openStore('sqlite::memory:');
   const store = opts.wrapStore ? opts.wrapStore(rawStore) : rawStore;
   // Short queue timings: a retry or lease expiry takes milliseconds, not seconds.
-  const queue = await openQueue('embedded', { sqlitePath: ':memory:', log, tuning: { pollMs: 20, backoffBaseMs: 50, backoffMaxMs: 400, leaseMs: 1_000 } });
+  const queue = await openQueue('embedded', { sqlitePath: ':memory:', log, tuning: opts.queueTuning ?? { pollMs: 20, backoffBaseMs: 50, backoffMaxMs: 400, leaseMs: 1_000 } });
   const pipeline = createPipeline({
     config, store, queue, log,
     connectionOptions: { retry: { retries: 0, minMs: 10, maxMs: 50 }, maxWaitMs: 0, breaker: { failureThreshold: 3, openMs: 300 }, ...opts.pipeline?.connectionOptions },
