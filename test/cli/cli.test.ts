@@ -9,7 +9,9 @@ import { buildApp } from '../../src/app.ts';
 import { main } from '../../src/cli/main.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
+import { embeddedQueuePath } from '../../src/config/paths.ts';
 import { openQueue } from '../../src/queue/index.ts';
+import { PermanentError } from '../../src/queue/port.ts';
 import { openStore } from '../../src/store/index.ts';
 import { repoFiles, writeConfig } from '../http/helpers.ts';
 
@@ -244,6 +246,28 @@ describe('mappings and replay', () => {
 
   test('mappings try without both files is a usage error', async () => {
     assert.equal((await run(['mappings', 'try', 'only-one.yaml'])).code, 2);
+  });
+
+  test('replay --list shows a dead letter and replay puts it back on the queue', async () => {
+    const file = hubConfig();
+    const queuePath = embeddedQueuePath(loadConfig({ file, env: {} }));
+    mkdirSync(join(queuePath, '..'), { recursive: true });
+    const queue = await openQueue('embedded', { sqlitePath: queuePath });
+    try {
+      queue.process('outbound', async () => { throw new PermanentError('ServiceNow answered 400: assignment group missing'); });
+      await queue.enqueue({ kind: 'outbound', id: 'job-snow-1', payload: { intent: 'open-record' } });
+      while ((await queue.deadLetters()).length === 0) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await queue.close();
+    }
+    const env = { HUB_CONFIG: file };
+    const listed = await run(['replay', '--list'], env);
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, /outbound .*ServiceNow answered 400/);
+    const replayed = await run(['replay'], env);
+    assert.equal(replayed.code, 0, replayed.err);
+    assert.match(replayed.out, /re-queued 1 dead letter$/m);
+    assert.match((await run(['replay', '--list'], env)).out, /no dead letters/);
   });
 
   test('replay with nothing dead-lettered re-queues nothing, exit 0', async () => {
