@@ -386,3 +386,11 @@ export function withRedisDatabase(db: number): { url: string; clear(): Promise<v
     },
   };
 }
+
+/** A signed generic delivery of an event type the hub does not act on (progress reports a deploy tool
+ * sends between its change requests): stored, then marked ignored. */
+export function progressEvent(connectionId: string, secret: string, externalId: string): GenericDelivery {
+  const id = `msg_${externalId}`;
+  const body = JSON.stringify({ type: 'deployment.progress', deployment: externalId, percent: 50 });
+  return { id, externalId, path: `/webhooks/${connectionId}`, body, headers: signStandardWebhook(secret, id, body) };
+}
