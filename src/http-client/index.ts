@@ -19,8 +19,6 @@ export type { CircuitBreaker, CircuitBreakerOptions, CircuitSnapshot, CircuitSta
 export { nextLink, PagingLoopError } from './pager.ts';
 export { createRateLimiter } from './rate-limiter.ts';
 export type { RateLimiter, RateLimiterOptions } from './rate-limiter.ts';
-export { createOutbound } from './outbound.ts';
-export type { Outbound, OutboundOptions } from './outbound.ts';
 export { parseResetAt, parseRetryAfter } from './retry-timing.ts';
 export { RefusedUrlError } from './url.ts';
 export { vendorErrorMessage } from './vendor-error.ts';
@@ -31,9 +29,10 @@ export interface HttpClientOptions {
   log: Logger;
   /** Connector-provided auth headers (GitHub App installation token); otherwise from connection.auth. */
   authHeaders?: () => Promise<Record<string, string>>;
-  /** Share one per connection across clients; default: an in-process limiter from connection.rateLimit. */
+  /** The connection's limiter (src/pipeline/connections.ts builds one per connection, in Redis when the
+   * queue is); default: an in-process limiter from connection.rateLimit. */
   limiter?: RateLimiter;
-  /** Share one per connection across clients; default: a breaker owned by this client. */
+  /** The connection's breaker, whose snapshot() health reports; default: one owned by this client. */
   breaker?: CircuitBreaker;
   fetch?: typeof fetch;
   now?: () => number;
