@@ -191,7 +191,8 @@ function makeStep(route: string, index: number, tpl: StepTemplate, ctx: CelConte
 function openPlan(w: Work, a: Assessment, by: Actor): void {
   const templates = planTemplates(w.ctx.policy, a);
   w.c.steps = templates.map((t) => makeStep(t.route, t.index, t.tpl, a.ctx));
-  note(w, 'plan-built', HUB, { tier: a.risk.tier, steps: w.c.steps.map((s) => ({ id: s.id, name: s.name, quorum: s.quorum })) });
+  // Each step names the policy rule (file:line) that required it: the control an auditor asks about.
+  note(w, 'plan-built', HUB, { tier: a.risk.tier, steps: templates.map((t, i) => ({ id: w.c.steps[i]!.id, name: t.tpl.name, quorum: t.tpl.quorum, rule: `${t.tpl.origin.file}:${t.tpl.origin.line}` })) });
   if (w.c.steps.length === 0) {
     const reason = `Pre-approved: no route requires approval (risk ${a.risk.tier}, score ${a.risk.score})`;
     move(w, 'approved', HUB, reason);

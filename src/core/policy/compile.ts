@@ -287,11 +287,15 @@ function compileLadder(w: Walker, raw: unknown, path: Path): EscalationRung[] {
   return rungs;
 }
 
-function checkDuplicates(w: Walker, items: { id: string; origin: Origin }[], what: string, path: Path): void {
+/** Ids must be unique in a list; checked on the raw list so the reported index is the file's own. */
+function checkDuplicates(w: Walker, raw: unknown, what: string, path: Path): void {
+  if (!Array.isArray(raw)) return;
   const seen = new Set<string>();
-  items.forEach((it, i) => {
-    if (seen.has(it.id)) w.fail([...path, i, 'id'], `duplicate ${what} id '${it.id}'`);
-    seen.add(it.id);
+  raw.forEach((it, i) => {
+    const id = isObj(it) && typeof it.id === 'string' ? it.id : null;
+    if (id === null) return;
+    if (seen.has(id)) w.fail([...path, i, 'id'], `duplicate ${what} id '${id}'`);
+    seen.add(id);
   });
 }
 
@@ -324,7 +328,7 @@ export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileO
   if (!isObj(doc.risk)) w.fail(['risk'], 'expected risk: { factors, tiers }');
   w.keys(risk, ['risk'], ['factors', 'tiers', 'anomaly']);
   const factors = w.list(risk.factors, ['risk', 'factors']).map((f, i) => compileFactor(w, f, ['risk', 'factors', i])).filter((f): f is CompiledFactor => f !== null);
-  checkDuplicates(w, factors, 'factor', ['risk', 'factors']);
+  checkDuplicates(w, risk.factors, 'factor', ['risk', 'factors']);
   const tiers: { name: string; min: number }[] = [];
   if (!isObj(risk.tiers) || Object.keys(risk.tiers).length === 0) w.fail(['risk', 'tiers'], 'expected tiers: { low: 0, medium: 30, high: 60 }');
   else for (const [name, min] of Object.entries(risk.tiers)) {
@@ -355,12 +359,12 @@ export function compilePolicy(doc: unknown, source: PolicySource, opts: CompileO
   }
 
   const windows = w.list(doc.windows, ['windows']).map((x, i) => compileWindow(w, x, ['windows', i], tierNames)).filter((x): x is CompiledWindow => x !== null);
-  checkDuplicates(w, windows, 'window', ['windows']);
+  checkDuplicates(w, doc.windows, 'window', ['windows']);
   const prerequisites = w.list(doc.prerequisites, ['prerequisites']).map((x, i) => compilePrerequisite(w, x, ['prerequisites', i])).filter((x): x is CompiledPrerequisite => x !== null);
-  checkDuplicates(w, prerequisites, 'prerequisite', ['prerequisites']);
+  checkDuplicates(w, doc.prerequisites, 'prerequisite', ['prerequisites']);
   if (!Array.isArray(doc.routes)) w.fail(['routes'], 'expected routes: a list of { id, when, steps }');
   const routes = w.list(doc.routes, ['routes']).map((x, i) => compileRoute(w, x, ['routes', i])).filter((x): x is CompiledRoute => x !== null);
-  checkDuplicates(w, routes, 'route', ['routes']);
+  checkDuplicates(w, doc.routes, 'route', ['routes']);
 
   // Escalation ladder.
   let escalation: CompiledPolicy['escalation'] = { clock: 'business', ladder: [] };

@@ -142,3 +142,32 @@ risk:
   assert.equal(raised[1]!.when.test(ctx('web')), true);
   assert.equal(raised[1]!.when.test(ctx('api')), false);
 });
+
+test('a duplicate id is reported at the duplicate, even next to a broken rule', () => {
+  assert.deepEqual(errorsOf(`risk:
+  factors:
+    - { id: a, when: "nope(", points: 1 }
+    - { id: b, when: "true", points: 1 }
+    - { id: b, when: "true", points: 2 }
+  tiers: { low: 0 }
+routes: []
+`), [
+    'policy.yaml:3: risk.factors[0].when: CEL syntax error: Unexpected token: EOF in "nope("',
+    "policy.yaml:5: risk.factors[2].id: duplicate factor id 'b'",
+  ]);
+});
+
+test('each planned step records the policy rule (file:line) that required it', async () => {
+  const { decide } = await import('../../../src/core/engine.ts');
+  const { parseChangeInput } = await import('../../../src/core/change-schema.ts');
+  const loaded = await loadPolicy('config/policy.yaml', { directory });
+  assert.ok(loaded.ok);
+  const now = new Date('2026-11-24T09:00:00Z');
+  const input = parseChangeInput({ title: 'Bump', environment: 'staging', requester: 'dev.okafor@acme.example', team: 'payments' }, { id: 'c', now });
+  assert.ok(input.ok);
+  const r = decide(null, { type: 'submit', change: input.change, actor: 'dev.okafor@acme.example', sourceTool: 'github' }, { policy: loaded.policy, directory, history: { incidentRate: 0, similarCount: 0, teamChangesLast7d: 0, medianTeamChangesPerWeek: 0 }, now });
+  assert.ok(r.ok);
+  const plan = r.transitions.find((t) => t.action === 'plan-built')!.after as { steps: { name: string; rule: string }[] };
+  const line = readFileSync('config/policy.yaml', 'utf8').split('\n').findIndex((l) => l.includes('name: Peer approval')) + 1;
+  assert.deepEqual(plan.steps.map((s) => [s.name, s.rule]), [['Peer approval', `config/policy.yaml:${line}`]]);
+});
