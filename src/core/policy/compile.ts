@@ -188,8 +188,9 @@ function compilePrerequisite(w: Walker, raw: unknown, path: Path): CompiledPrere
   if (!isObj(raw)) { w.fail(path, 'expected a prerequisite: { id, when?, require, onFail, message? }'); return null; }
   w.keys(raw, path, ['id', 'when', 'require', 'onFail', 'message']);
   const id = w.id(raw.id, [...path, 'id']);
-  const when = raw.when === undefined ? null : w.expr(raw.when, [...path, 'when'], 'factor');
-  const require = w.expr(raw.require, [...path, 'require'], 'factor');
+  // Prerequisites run after risk is scored, so they may ask about it (e.g. high risk needs a test plan).
+  const when = raw.when === undefined ? null : w.expr(raw.when, [...path, 'when'], 'rule');
+  const require = w.expr(raw.require, [...path, 'require'], 'rule');
   if (raw.onFail !== 'reject' && raw.onFail !== 'block') w.fail([...path, 'onFail'], `expected onFail: reject (auto-reject) or block (wait for the data), got ${JSON.stringify(raw.onFail) ?? 'nothing'}`);
   if (!id || !require || (raw.when !== undefined && !when) || (raw.onFail !== 'reject' && raw.onFail !== 'block')) return null;
   return { id, when, require, onFail: raw.onFail, message: typeof raw.message === 'string' ? raw.message : `prerequisite ${id} not met (${require.source})`, origin: w.origin(path) };
@@ -435,7 +436,7 @@ function compileEmergency(w: Walker, raw: unknown): CompiledPolicy['emergency'] 
   const at: Path = ['emergency'];
   if (!isObj(raw)) { w.fail(at, 'expected emergency: { when, approvers, validity, pir }'); return null; }
   w.keys(raw, at, ['when', 'approvers', 'quorum', 'justification', 'validity', 'onValidityExpired', 'pir']);
-  const when = w.expr(raw.when, [...at, 'when'], 'factor');
+  const when = w.expr(raw.when, [...at, 'when'], 'rule');
   const approvers = compileApprovers(w, raw.approvers, [...at, 'approvers']);
   const quorum = compileQuorum(w, raw.quorum, [...at, 'quorum']);
   if (raw.justification !== undefined && raw.justification !== 'required' && raw.justification !== 'optional') w.fail([...at, 'justification'], 'expected required or optional');
@@ -624,7 +625,7 @@ export function applyOverlay(base: CompiledPolicy, doc: unknown, source: PolicyS
       let em = { ...base.emergency, pir: { ...base.emergency.pir } };
       if (e.when !== undefined) {
         // Extra criteria are ANDed with the central ones, so they can only narrow the emergency path.
-        const extra = w.expr(e.when, ['emergency', 'when'], 'factor');
+        const extra = w.expr(e.when, ['emergency', 'when'], 'rule');
         if (extra) {
           const central = em.when;
           const narrowed = scope ? scoped(scope, extra) : extra;
