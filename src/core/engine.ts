@@ -193,8 +193,16 @@ function openPlan(w: Work, a: Assessment, by: Actor): void {
   w.c.steps = templates.map((t) => makeStep(t.route, t.index, t.tpl, a.ctx));
   // Each step names the policy rule (file:line) that required it: the control an auditor asks about.
   note(w, 'plan-built', HUB, { tier: a.risk.tier, steps: templates.map((t, i) => ({ id: w.c.steps[i]!.id, name: t.tpl.name, quorum: t.tpl.quorum, rule: `${t.tpl.origin.file}:${t.tpl.origin.line}` })) });
+  if (w.c.steps.length === 0 && !w.ctx.policy.routes.some((r) => r.when.test(a.ctx))) {
+    // No route covers the change at all: a gap in the policy must not become a silent approval.
+    const reason = `Auto-rejected: no approval route in the policy covers this change (type ${w.c.type}, ${w.c.environment}, risk ${a.risk.tier})`;
+    move(w, 'rejected', HUB, reason);
+    w.effects.push({ type: 'answer-gate', outcome: 'rejected', reason });
+    announce(w, 'rejected', reason);
+    return;
+  }
   if (w.c.steps.length === 0) {
-    const reason = `Pre-approved: no route requires approval (risk ${a.risk.tier}, score ${a.risk.score})`;
+    const reason = `Pre-approved: the matching route requires no approval (risk ${a.risk.tier}, score ${a.risk.score})`;
     move(w, 'approved', HUB, reason);
     w.effects.push({ type: 'answer-gate', outcome: 'approved', reason });
     announce(w, 'approved', reason);
