@@ -595,6 +595,9 @@ function openReview(w: Work): void {
   w.c.deadlines = { ...w.c.deadlines, pirDueAt: due };
   move(w, 'review-pending', HUB, `Post-implementation review due by ${due}`);
   w.effects.push({ type: 'schedule', timer: 'pir', at: due, stepId: null });
+  // The retro sign-off is asked for like a step; `pir` is its step id in effects.
+  const signers = em ? allowed(resolveApprovers(em.pir.signoffRecord, w.c, w.ctx.directory), w.c, w.ctx.directory) : [];
+  w.effects.push({ type: 'request-approval', stepId: 'pir', approvers: signers });
   announce(w, 'review-pending', `Emergency change: post-implementation review with retro sign-off due by ${due}`);
 }
 
