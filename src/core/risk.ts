@@ -20,7 +20,12 @@ export interface Assessment {
 function windowActive(w: CompiledWindow, at: Date, directory: Directory): string | null {
   if (w.kind === 'business-hours') {
     const lt = localTime(at, w.timeZone);
-    return w.days.includes(lt.weekday) && lt.minuteOfDay >= (w.from ?? 0) && lt.minuteOfDay < (w.until ?? 1440)
+    const from = w.from ?? 0;
+    const until = w.until ?? 1440;
+    // A window like 22:00–06:00 runs over midnight (and counts from the day it starts on).
+    const inside = from <= until ? lt.minuteOfDay >= from && lt.minuteOfDay < until : lt.minuteOfDay >= from || lt.minuteOfDay < until;
+    const day = from <= until || lt.minuteOfDay >= from ? lt.weekday : ((lt.weekday + 5) % 7) + 1;
+    return w.days.includes(day) && inside
       ? `${w.id}: ${lt.date} ${String(Math.floor(lt.minuteOfDay / 60)).padStart(2, '0')}:${String(lt.minuteOfDay % 60).padStart(2, '0')} ${w.timeZone} is within business hours`
       : null;
   }

@@ -60,3 +60,17 @@ test('freezes come from the policy and from the directory; windows never lower a
   assert.deepEqual(yearEnd.window.active, ['launch-freeze']);
   assert.match(yearEnd.windowNotes[0]!, /Year end/);
 });
+
+test('a business-hours window may run over midnight, counted from the day it starts', () => {
+  const r = compilePolicy({
+    risk: { factors: [], tiers: { low: 0, high: 50 } },
+    windows: [{ id: 'batch-night', kind: 'business-hours', timeZone: 'Europe/Berlin', days: [5], from: '22:00', until: '06:00', raiseTierTo: 'high' }],
+    routes: [],
+  }, { file: 'night', lineOf: () => 0 });
+  assert.ok(r.ok);
+  const tier = (iso: string) => assessRisk(change({}), r.policy, { ...history, incidentRate: 0 }, directory, new Date(iso)).risk.tier;
+  assert.equal(tier('2026-11-27T21:30:00Z'), 'high'); // Friday 22:30 Berlin
+  assert.equal(tier('2026-11-28T04:00:00Z'), 'high'); // Saturday 05:00 Berlin, still Friday's night
+  assert.equal(tier('2026-11-28T05:30:00Z'), 'low'); // Saturday 06:30 Berlin
+  assert.equal(tier('2026-11-26T21:30:00Z'), 'low'); // Thursday 22:30 Berlin
+});
