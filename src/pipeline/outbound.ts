@@ -50,15 +50,20 @@ export async function runOutbound(ctx: PipelineContext, job: Job<OutboundPayload
   }
   conn.lastSync = ctx.now().toISOString();
 
-  if (result.link) {
+  // The state both sides agree on after this action (what `record.updated` compares against to tell
+  // drift on one side from changes on both).
+  const synced = p.intent === 'sync-state' || p.intent === 'transition' ? p.params.state : p.intent === 'open-record' ? change.state : undefined;
+  const target = result.link ?? p.link;
+  if (target && (result.link || typeof synced === 'string')) {
+    const existing = await ctx.store.links.find(p.connectionId, target.kind, target.externalId);
     await ctx.store.links.upsert({
       changeId: p.changeId,
       connectionId: p.connectionId,
-      kind: result.link.kind,
-      externalId: result.link.externalId,
-      url: result.link.url ?? null,
-      versionSeen: result.link.version ?? null,
-      data: result.link.data ?? {},
+      kind: target.kind,
+      externalId: target.externalId,
+      url: result.link?.url ?? existing?.url ?? null,
+      versionSeen: result.link?.version ?? existing?.versionSeen ?? null,
+      data: { ...(existing?.data ?? {}), ...(result.link?.data ?? {}), ...(typeof synced === 'string' ? { syncedState: synced } : {}) },
     });
   }
   const outcome: JsonObject = {
