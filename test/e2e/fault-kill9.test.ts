@@ -165,7 +165,7 @@ async function assertAuditVerifies(hub: HubProcess, store: Store, changes: numbe
 
 describe('kill -9 during a burst of deliveries', () => {
   for (const v of variants()) {
-    it(`loses no acknowledged delivery and repeats no action: ${v.name}`, { timeout: 170_000 }, async () => {
+    it(`loses no acknowledged delivery and repeats no action: ${v.name}`, { timeout: 170_000 }, async (t) => {
       await v.cleanup?.();
       const target = await startCallbackTarget();
       const secret = newWebhookSecret();
@@ -187,10 +187,13 @@ describe('kill -9 during a burst of deliveries', () => {
         const changes = deliveries.filter((d) => d.externalId.startsWith('deploy-'));
         const others = deliveries.filter((d) => !d.externalId.startsWith('deploy-'));
         assert.equal(changes.length, v.changes);
+        const t0 = Date.now();
         const { accepted, acceptedBeforeKill } = await burstWithCrash(hub, secret, deliveries);
+        t.diagnostic(`burst with crash and retries: ${Date.now() - t0} ms`);
         assert.ok(acceptedBeforeKill.size >= killAfterAccepted, 'the kill came after deliveries were acknowledged');
         store = await openStore(v.storeUrl(hub));
         await assertAllProcessedOnce(store, target, changes, others, accepted, acceptedBeforeKill);
+        t.diagnostic(`all handled: ${Date.now() - t0} ms`);
         await assertAuditVerifies(hub, store, changes.length);
       } catch (err) {
         process.stderr.write(`hub output (tail):\n${hub.output().slice(-5000)}\n`);
