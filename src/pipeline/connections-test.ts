@@ -74,11 +74,13 @@ function noCheckWhy(conn: ConnectionRuntime): string {
 }
 
 function failureDetail(err: unknown, conn: ConnectionRuntime): string {
-  if (err instanceof HttpError) {
-    if (err.status === 401) return `credentials refused (401): ${err.message}`;
-    if (err.status === 403) return `authenticated but not allowed (403), check the account's roles/permissions: ${err.message}`;
-    if (err.status === 0) return `cannot reach ${conn.settings.baseUrl ?? 'the vendor'}: ${err.message}`;
-    return `${err.status}: ${err.message}`;
-  }
-  return (err as Error).message ?? String(err);
+  // Token exchanges (GitHub App JWT → installation token) fail outside the client with their own error
+  // type; they carry the vendor's status too.
+  const status = err instanceof HttpError ? err.status : typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : null;
+  const message = err instanceof Error ? err.message : String(err);
+  if (status === 401) return `credentials refused (401): ${message}`;
+  if (status === 403) return `authenticated but not allowed (403), check the account's roles/permissions: ${message}`;
+  if (status === 0) return `cannot reach ${conn.settings.baseUrl ?? 'the vendor'}: ${message}`;
+  if (status !== null) return `${status}: ${message}`;
+  return message;
 }
