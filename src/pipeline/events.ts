@@ -150,22 +150,24 @@ async function onRecordUpdated(ctx: PipelineContext, connectionId: string, event
   let applied = false;
   if (typeof state === 'string' && state !== change.state) {
     if (!STATES.includes(state as ChangeState)) return { status: 'ignored', reason: `fields.state "${state}" is not a change state` };
-    // `syncedState` is the state both sides agreed on at the last sync with this record. When the hub
-    // has moved away from it too, both sides changed since the last sync: neither wins silently.
-    const synced = typeof link.data.syncedState === 'string' ? link.data.syncedState : null;
-    if (synced !== null && synced !== change.state) {
-      const note = await onDivergentState(ctx, change, link, state as ChangeState, event.link.version ?? null, meta);
-      await seen();
-      return { status: 'processed', changeId: change.id, note };
-    }
     const outcome = await runCommand(ctx, change.id, () => ({ type: 'transition', to: state as ChangeState, actor: sourceTool, sourceTool, rationale: `state changed in ${connectionId} ${event.link.kind} ${event.link.externalId}` }), meta);
     if (!outcome.ok) {
+      // The hub cannot follow. `syncedState` is the state both sides agreed on at the last sync with
+      // this record: when the hub has moved away from it too, both sides changed since the last sync
+      // and neither wins silently.
+      const synced = typeof link.data.syncedState === 'string' ? link.data.syncedState : null;
+      if (synced !== null && synced !== change.state) {
+        const note = await onDivergentState(ctx, change, link, state as ChangeState, event.link.version ?? null, meta);
+        await seen();
+        return { status: 'processed', changeId: change.id, note };
+      }
       await seen();
       return { status: 'ignored', reason: `state ${state} from ${connectionId} not applied: ${outcome.reason}` };
     }
     applied = true;
   }
-  const fields = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'approval')) as Partial<Change>;
+  // Timestamps and the approval summary are the tool's bookkeeping, not change facts the engine takes.
+  const fields = Object.fromEntries(Object.entries(rest).filter(([k]) => !['approval', 'updatedAt', 'createdAt'].includes(k))) as Partial<Change>;
   if (Object.keys(fields).length > 0) {
     const outcome = await runCommand(ctx, change.id, () => ({ type: 'update', fields, actor: sourceTool, sourceTool }), meta);
     if (outcome.ok) applied = true;

@@ -52,7 +52,8 @@ export async function runOutbound(ctx: PipelineContext, job: Job<OutboundPayload
 
   // The state both sides agree on after this action (what `record.updated` compares against to tell
   // drift on one side from changes on both).
-  const synced = p.intent === 'sync-state' || p.intent === 'transition' ? p.params.state : p.intent === 'open-record' ? change.state : undefined;
+  const skipped = result.result?.skipped !== undefined; // e.g. no Jira status configured for the state: nothing synced
+  const synced = skipped ? undefined : p.intent === 'sync-state' || p.intent === 'transition' ? p.params.state : p.intent === 'open-record' ? change.state : undefined;
   const target = result.link ?? p.link;
   if (target && (result.link || typeof synced === 'string')) {
     const existing = await ctx.store.links.find(p.connectionId, target.kind, target.externalId);
