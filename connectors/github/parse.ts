@@ -46,6 +46,7 @@ export function parseGitHub(delivery: InboundDelivery, ctx: ParseContext): Parse
   } catch {
     return { status: 'failed', reason: 'body is not JSON' };
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 'failed', reason: 'body is not a JSON object' };
   if (event !== 'deployment_protection_rule') {
     return { status: 'ignored', reason: `event ${JSON.stringify(event)}${body.action ? ` (${body.action})` : ''} is not handled (expected deployment_protection_rule)` };
   }
@@ -57,11 +58,12 @@ export function parseGitHub(delivery: InboundDelivery, ctx: ParseContext): Parse
   const change = ctx.normalize('deployment', body);
   if (!change.ok) return { status: 'failed', reason: `field ${change.field}: ${change.reason}` };
 
-  const repository = body.repository?.full_name ?? callback.repository;
-  const htmlRepo = body.repository?.html_url ?? `https://github.com/${repository}`;
-  const environment = body.environment ?? '';
-  const sha = body.deployment?.sha ?? null;
-  const pulls = body.pull_requests ?? [];
+  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  const repository = text(body.repository?.full_name) ?? callback.repository;
+  const htmlRepo = text(body.repository?.html_url) ?? `https://github.com/${repository}`;
+  const environment = text(body.environment) ?? '';
+  const sha = text(body.deployment?.sha);
+  const pulls = (Array.isArray(body.pull_requests) ? body.pull_requests : []).filter((p): p is PullRequest => typeof p === 'object' && p !== null);
   const link: ExternalRef = {
     kind: 'deployment-gate',
     externalId: `${repository}/runs/${callback.runId}/${environment}`,
@@ -72,9 +74,9 @@ export function parseGitHub(delivery: InboundDelivery, ctx: ParseContext): Parse
       runId: callback.runId,
       repository,
       sha,
-      ref: body.deployment?.ref ?? null,
-      deploymentId: body.deployment?.id ?? null,
-      installationId: body.installation?.id ?? null,
+      ref: text(body.deployment?.ref),
+      deploymentId: typeof body.deployment?.id === 'number' ? body.deployment.id : null,
+      installationId: typeof body.installation?.id === 'number' ? body.installation.id : null,
       pullRequests: pulls.map((p) => p.number).filter((n): n is number => typeof n === 'number'),
     },
   };

@@ -22,11 +22,12 @@ export function parseJira(delivery: InboundDelivery, ctx: ParseContext): ParseRe
   } catch {
     return { status: 'failed', reason: 'body is not JSON' };
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 'failed', reason: 'body is not a JSON object' };
   if (body.webhookEvent !== 'jira:issue_updated') {
     return { status: 'ignored', reason: `webhook event ${JSON.stringify(body.webhookEvent ?? null)} is not handled (expected jira:issue_updated)` };
   }
   const issue = body.issue as JiraIssue | undefined;
-  if (!issue || typeof issue.key !== 'string' || typeof issue.fields !== 'object' || issue.fields === null) {
+  if (typeof issue !== 'object' || issue === null || typeof issue.key !== 'string' || typeof issue.fields !== 'object' || issue.fields === null || Array.isArray(issue.fields)) {
     return { status: 'failed', reason: 'issue: expected an object with key and fields' };
   }
   const project = ctx.connection.options.project;
@@ -34,7 +35,8 @@ export function parseJira(delivery: InboundDelivery, ctx: ParseContext): ParseRe
   if (typeof project === 'string' && issueProject !== project) {
     return { status: 'ignored', reason: `issue ${issue.key} is in project ${String(issueProject)}, not ${project}` };
   }
-  const items = ((body.changelog as { items?: ChangelogItem[] } | undefined)?.items ?? []).filter((i) => typeof i === 'object' && i !== null);
+  const rawItems = (body.changelog as { items?: unknown } | null | undefined)?.items;
+  const items = (Array.isArray(rawItems) ? rawItems : []).filter((i): i is ChangelogItem => typeof i === 'object' && i !== null);
   const approvalsField = approvalsFieldOf(ctx);
   const statusChanged = items.some((i) => i.fieldId === 'status' || i.field === 'status');
   const approvalsChanged = approvalsField !== null && items.some((i) => i.fieldId === approvalsField);
@@ -94,7 +96,8 @@ export function approvalDecisions(
 ): { ok: true; events: CanonicalEvent[] } | { ok: false; reason: string } {
   const events: CanonicalEvent[] = [];
   for (const approval of approvals) {
-    const approvers = (approval as { approvers?: unknown[] }).approvers ?? [];
+    const approvers = (approval as { approvers?: unknown } | null)?.approvers;
+    if (!Array.isArray(approvers)) continue;
     for (const approver of approvers) {
       const d = normalize('approval', { issue: { key }, approval, approver });
       if (!d.ok) return { ok: false, reason: `issue ${key} approval: field ${d.field}: ${d.reason}` };
