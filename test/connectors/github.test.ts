@@ -248,3 +248,17 @@ describe('github reconcile (missed deliveries)', () => {
     assert.equal(pages.at(-1)!.cursor, '2024-11-24T13:20:00Z');
   });
 });
+
+describe('github jira key detection', async () => {
+  const { jiraKeys } = await import('../../connectors/github/parse.ts');
+  it('finds keys in branch names and titles in order, once each', () => {
+    assert.deepEqual(jiraKeys(['feature/CHG-42-retry', 'CHG-42 and OPS-7: retry', null], null), ['CHG-42', 'OPS-7']);
+  });
+  it('does not take a key out of a longer token', () => {
+    assert.deepEqual(jiraKeys(['xCHG-42', 'CHG-4210'], null), ['CHG-4210']);
+  });
+  it('keeps only configured projects, so UTF-8 or SHA-256 are not issues', () => {
+    assert.deepEqual(jiraKeys(['CHG-9: UTF-8 names, SHA-256 sums'], ['CHG']), ['CHG-9']);
+    assert.deepEqual(jiraKeys(['CHG-9: UTF-8 names, SHA-256 sums'], null), ['CHG-9', 'UTF-8', 'SHA-256']);
+  });
+});

@@ -237,3 +237,25 @@ test('render skips canonical values the value map has no external value for', as
   const mapping = await shipped('servicenow/change_request.yaml');
   assert.deepEqual(render(mapping, { state: 'expired' }), {});
 });
+
+test('times: Jira offsets with and without a colon, ISO Z and epoch milliseconds all become ISO-8601 UTC', async () => {
+  const { parseTime, formatTime } = await import('../../../src/mapping/index.ts');
+  assert.deepEqual(parseTime('2024-11-24T14:20:00.118+0100', 'jira'), { ok: true, value: '2024-11-24T13:20:00.118Z' });
+  assert.deepEqual(parseTime('2024-11-24T14:20:00+01:00', 'iso'), { ok: true, value: '2024-11-24T13:20:00.000Z' });
+  assert.deepEqual(parseTime('2024-11-24T13:20:00Z', 'iso'), { ok: true, value: '2024-11-24T13:20:00.000Z' });
+  assert.deepEqual(parseTime(1732454400123, 'epoch-ms'), { ok: true, value: '2024-11-24T13:20:00.123Z' });
+  assert.equal(parseTime('yesterday', 'iso').ok, false);
+  assert.equal(formatTime('2024-11-24T13:20:00.118Z', 'servicenow'), '2024-11-24 13:20:00');
+  assert.equal(formatTime('2024-11-24T13:20:00.118Z', 'jira'), '2024-11-24T13:20:00.118+0000');
+});
+
+test('bad path syntax is explained with the character position', () => {
+  for (const [path, reason] of [
+    ['a[x]', 'bad bracket at character 2: use [<number>] or ["key"]'],
+    ['a.', 'expected a field name at character 3'],
+    ['.a', 'expected a field name at character 1'],
+  ] as const) {
+    const errors = errorsOf(`system: x\nrecord: y\ntarget: change\nfields:\n  title: '${path}'\n`);
+    assert.deepEqual(errors, [{ file: 'bad.yaml', line: 5, reason: `title: bad path "${path}": ${reason}` }]);
+  }
+});
