@@ -86,16 +86,21 @@ for (const target of storeTargets()) {
       assert.equal(await store.changes.update(uid('missing'), 1, { state: 'x' }), null);
     });
 
+    // Races run many rounds: a store whose compare-and-set is not atomic loses only some of them.
+    const ROUNDS = 25;
+
     test('changes: of concurrent updates at one version exactly one wins', async () => {
-      const id = uid('chg');
-      await store.changes.create(newChange(id));
-      const results = await Promise.all(Array.from({ length: 8 }, (_, i) =>
-        (i % 2 ? other : store).changes.update(id, 1, { state: `state-${i}` })));
-      const winners = results.filter((r) => r !== null);
-      assert.equal(winners.length, 1);
-      const stored = await store.changes.get(id);
-      assert.equal(stored!.version, 2);
-      assert.equal(stored!.state, winners[0]!.state);
+      for (let round = 0; round < ROUNDS; round++) {
+        const id = uid('chg');
+        await store.changes.create(newChange(id));
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? other : store).changes.update(id, 1, { state: `state-${i}` })));
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `round ${round}`);
+        const stored = await store.changes.get(id);
+        assert.equal(stored!.version, 2);
+        assert.deepEqual(stored, winners[0], 'the winner gets back what is stored');
+      }
     });
 
     test('changes: list pages newest first with filters and stable cursors', async () => {
@@ -292,11 +297,15 @@ for (const target of storeTargets()) {
     });
 
     test('jobs: of concurrent starts exactly one gets the job', async () => {
-      const key = uid('job');
-      await store.jobs.ensure({ key, changeId: null, connectionId: 'pagerduty', intent: 'pagerduty.note' });
-      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? other : store).jobs.start(key)));
-      assert.equal(results.filter((r) => r !== null).length, 1);
-      assert.equal((await store.jobs.get(key))!.attempts, 1);
+      for (let round = 0; round < ROUNDS; round++) {
+        const key = uid('job');
+        await store.jobs.ensure({ key, changeId: null, connectionId: 'pagerduty', intent: 'pagerduty.note' });
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? other : store).jobs.start(key)));
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `round ${round}`);
+        assert.deepEqual(await store.jobs.get(key), winners[0]);
+        assert.equal(winners[0]!.attempts, 1);
+      }
     });
 
     test('jobs: concurrent ensures of one key create it once', async () => {
@@ -343,6 +352,18 @@ for (const target of storeTargets()) {
       const p2 = await store.conflicts.list({ changeId }, { limit: 2, cursor: p1.next });
       assert.equal(p2.next, null);
       assert.deepEqual([...p1.items, ...p2.items].map((x) => x.id).sort(), [...ids].sort());
+    });
+
+    test('conflicts: of concurrent resolutions exactly one is recorded', async () => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const id = uid('cf');
+        await store.conflicts.create({ id, changeId: uid('chg'), kind: 'decision', versions: [] });
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+          (i % 2 ? other : store).conflicts.resolve(id, { outcome: i % 3 ? 'approved' : 'rejected', by: `person-${i}` })));
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `round ${round}`);
+        assert.deepEqual(await store.conflicts.get(id), winners[0]);
+      }
     });
 
     // ------------------------------------------------------------ audit

@@ -27,13 +27,18 @@ export function mongoChanges(m: Mdb): ChangeStore {
       return d ? toChange(d) : null;
     },
     async update(id, expectedVersion, patch) {
+      // Every write bumps the version, so the document read at `expectedVersion` is exactly the
+      // state the update applies to; the version in the filter is the optimistic lock (one document,
+      // so atomic without a transaction).
+      const seen = await col.findOne({ _id: id, version: expectedVersion });
+      if (!seen) return null;
       const set: Document = { updatedAt: m.now() };
       for (const k of ['state', 'tier', 'team', 'environment', 'type', 'data'] as const) {
         if (patch[k] !== undefined) set[k] = patch[k];
       }
-      // The version in the filter is the optimistic lock (one document, so atomic without a transaction).
-      const d = await col.findOneAndUpdate({ _id: id, version: expectedVersion }, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' });
-      return d ? toChange(d) : null;
+      const r = await col.updateOne({ _id: id, version: expectedVersion }, { $set: set, $inc: { version: 1 } });
+      if (r.modifiedCount !== 1) return null;
+      return toChange({ ...seen, ...set, version: expectedVersion + 1 } as ChangeDoc);
     },
     async list(filter, page) {
       const limit = checkLimit(page.limit);

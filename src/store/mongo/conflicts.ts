@@ -37,8 +37,13 @@ export function mongoConflicts(m: Mdb): ConflictStore {
       return { items, next: docs.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null };
     },
     async resolve(id, resolution) {
-      const d = await col.findOneAndUpdate({ _id: id, status: 'open' }, { $set: { status: 'resolved', resolution, resolvedAt: m.now() } }, { returnDocument: 'after' });
-      return d ? toConflict(d) : null;
+      const seen = await col.findOne({ _id: id, status: 'open' });
+      if (!seen) return null;
+      // open -> resolved happens once, and nothing else changes an open conflict, so the state read
+      // plus this update is the resolved record.
+      const set = { status: 'resolved' as const, resolution, resolvedAt: m.now() };
+      const r = await col.updateOne({ _id: id, status: 'open' }, { $set: set });
+      return r.modifiedCount === 1 ? toConflict({ ...seen, ...set }) : null;
     },
   };
 }

@@ -7,6 +7,11 @@
 // race-free without one. Where a transaction would otherwise be the obvious tool, a comment says why
 // it is not needed.
 //
+// Compare-and-set is done with updateOne (filter on the state the caller saw) and the result is
+// computed from that state, not read back with findOneAndUpdate: jongodb's findOneAndUpdate does not
+// apply its filter atomically under concurrent calls (two callers can both "win"; seen in
+// test/contract/store.test.ts), while its updateOne does. On MongoDB both are atomic per document.
+//
 // The one place a transaction would be the natural tool is above this adapter: the pipeline's
 // "update the change, append its transitions, record its jobs" spans three collections. The port
 // deliberately offers no such call; each step is idempotent or guarded (the change's version, job

@@ -26,13 +26,17 @@ export function mongoJobs(m: Mdb): JobStore {
       return d ? toJob(d) : null;
     },
     async start(key) {
-      // The status filter makes this a compare-and-set: of two workers, one gets the document.
-      const d = await col.findOneAndUpdate(
-        { _id: key, status: { $in: ['pending', 'failed'] } },
-        { $set: { status: 'running', updatedAt: m.now() }, $inc: { attempts: 1 } },
-        { returnDocument: 'after' },
+      const seen = await col.findOne({ _id: key });
+      if (!seen || (seen.status !== 'pending' && seen.status !== 'failed')) return null;
+      // Compare-and-set on the state read (status, attempts, updatedAt): of two workers, one
+      // matches; the other finds the job already moved on.
+      const updatedAt = m.now();
+      const r = await col.updateOne(
+        { _id: key, status: seen.status, attempts: seen.attempts, updatedAt: seen.updatedAt },
+        { $set: { status: 'running', updatedAt }, $inc: { attempts: 1 } },
       );
-      return d ? toJob(d) : null;
+      if (r.modifiedCount !== 1) return null;
+      return toJob({ ...seen, status: 'running', attempts: seen.attempts + 1, updatedAt });
     },
     async finish(key, result) {
       await col.updateOne({ _id: key }, { $set: { status: 'done', result, error: null, updatedAt: m.now() } });
