@@ -59,6 +59,12 @@ describe('verifyChain on entries in hand', () => {
     assert.deepEqual(r.problems.map((p) => [p.seq, p.kind]), [[1, 'truncated']]);
   });
 
+  test('a checkpoint of an empty chain holds for any chain', async () => {
+    const empty = { seq: 0, hash: GENESIS_HASH };
+    assert.equal((await verifyChain([], { checkpoint: empty })).ok, true);
+    assert.equal((await verifyChain(chainOf(3), { checkpoint: empty })).ok, true);
+  });
+
   test('a repeated seq is an insertion', async () => {
     const c = chainOf(5);
     const dup = sealEntry(3, c[1]!.hash, { ...entry(3), actor: 'mallory' });
@@ -116,6 +122,21 @@ describe('audit export', () => {
     assert.equal(r.checked, N);
     // The store still verifies against the checkpoint the auditor kept.
     assert.equal((await verifyChain(store.audit.scan(), { checkpoint: cp })).ok, true);
+  });
+
+  test('an export of an empty chain verifies', async () => {
+    const empty = await openStore('sqlite::memory:');
+    try {
+      const file = join(dir, 'empty.jsonl');
+      const cp = await exportAudit(empty.audit, file);
+      assert.equal(cp.seq, 0);
+      assert.equal(lines(file).length, 1);
+      const r = await verifyExport(file);
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+      assert.equal(r.checked, 0);
+    } finally {
+      await empty.close();
+    }
   });
 
   test('an export cut short has lost its checkpoint line and is reported truncated', async () => {
