@@ -177,7 +177,11 @@ const rootRuntime = new WeakMap<ConnectionRuntime, ConnectionRuntime>();
  * breaker (credentials and URLs come from hub.yaml, which is not reloaded); only their mappings are new.
  */
 export async function loadNextContext(current: PipelineContext, overlays: readonly string[] = []): Promise<ReloadLoadResult<PipelineContext>> {
-  const rel = (f: string) => (f.startsWith('/') ? relative(process.cwd(), f) || f : f);
+  // Paths under the working folder are shown relative to it (as `approval-hub check` does), others in full.
+  const rel = (f: string) => {
+    const r = relative(process.cwd(), resolve(f));
+    return r === '' || r.startsWith('..') ? resolve(f) : r;
+  };
   const errors: string[] = [];
   let directory: PipelineContext['directory'] | null = null;
   try {
