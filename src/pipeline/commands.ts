@@ -33,7 +33,9 @@ export async function runCommand(ctx: PipelineContext, changeId: string, command
     const subject = current ?? (command.type === 'submit' ? command.change : null);
     if (!subject) return { ok: false, reason: `no change ${changeId}`, code: 'change-not-found' };
     const now = ctx.now();
-    const history = await historyFor(ctx.store, subject, now);
+    // The anomaly model reads planned hours in the requester's time zone (else the policy's).
+    const timeZone = ctx.directory.people[subject.requester]?.timeZone ?? ctx.policy.anomaly?.timeZone ?? 'UTC';
+    const history = await historyFor(ctx.store, subject, now, timeZone);
     const result = decide(current, command, { policy: ctx.policy, directory: ctx.directory, history, now });
     if (!result.ok) return { ok: false, reason: result.reason, code: result.code };
 

@@ -1,6 +1,7 @@
 // Outcome history for the risk model, computed from stored changes: how often similar past changes
-// (same environment, a shared service, same team) ended in an incident or a rollback, and how busy the
-// team is compared with its usual week.
+// (same environment, a shared service, same team) ended badly (rolled back, or marked by an operator
+// as having caused an incident with the label `causedIncident`), how busy the team is compared with
+// its usual week, and the team's recent pattern (sizes, planned hours, weekly counts) for the anomaly model.
 import type { Change, History } from '../core/types.ts';
 import type { ChangeRecord, Store } from '../store/port.ts';
 
@@ -9,7 +10,7 @@ const LOOKBACK_DAYS = 90;
 const MAX_SCANNED = 2000;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
-export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date): Promise<History> {
+export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date, timeZone = 'UTC'): Promise<History> {
   const since = new Date(now.getTime() - LOOKBACK_DAYS * 24 * 3600 * 1000).toISOString();
   const past: ChangeRecord[] = [];
   let cursor: string | null = null;
@@ -27,7 +28,7 @@ export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team
   });
   const incidents = similar.filter((c) => {
     const d = c.data as unknown as Partial<Change>;
-    return c.state === 'rolled-back' || d.state === 'rolled-back' || (d.incident != null && d.type !== 'emergency');
+    return c.state === 'rolled-back' || d.labels?.causedIncident !== undefined;
   }).length;
 
   const weeks = new Map<number, number>();
@@ -38,15 +39,26 @@ export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team
     const week = Math.floor(age / WEEK_MS);
     weeks.set(week, (weeks.get(week) ?? 0) + 1);
   }
-  // Median over the complete weeks of the look-back window, quiet weeks counted as zero.
-  const counts = Array.from({ length: Math.floor(LOOKBACK_DAYS / 7) }, (_, w) => weeks.get(w + 1) ?? 0).sort((a, b) => a - b);
+  // Median over the complete weeks since the oldest change seen (within the look-back window), quiet
+  // weeks counted as zero. Weeks before the first recorded change are unknown, not quiet: counting them
+  // would make any team on a fresh install look anomalously busy.
+  const oldestAge = past.reduce((m, c) => Math.max(m, now.getTime() - Date.parse(c.createdAt)), 0);
+  const knownWeeks = Math.min(Math.floor(LOOKBACK_DAYS / 7), Math.floor(oldestAge / WEEK_MS));
+  const counts = Array.from({ length: knownWeeks }, (_, w) => weeks.get(w + 1) ?? 0).sort((a, b) => a - b);
   const mid = Math.floor(counts.length / 2);
   const median = counts.length === 0 ? 0 : counts.length % 2 ? counts[mid]! : (counts[mid - 1]! + counts[mid]!) / 2;
 
+  const teamPast = change.team ? past.map((c) => c.data as unknown as Partial<Change>) : [];
+  const hourOf = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' });
   return {
     incidentRate: similar.length === 0 ? 0 : incidents / similar.length,
     similarCount: similar.length,
     teamChangesLast7d: change.team ? last7d : 0,
     medianTeamChangesPerWeek: change.team ? median : 0,
+    baseline: {
+      sizes: teamPast.flatMap((d) => (typeof d.size?.linesChanged === 'number' ? [d.size.linesChanged] : [])),
+      hoursOfDay: teamPast.flatMap((d) => (d.plannedWindow?.start ? [Number(hourOf.format(new Date(d.plannedWindow.start)))] : [])),
+      weeklyCounts: change.team ? counts : [],
+    },
   };
 }

@@ -19,7 +19,8 @@ import { directoryPath, loadDirectory } from './directory.ts';
 import type { OutboundPayload, TimerPayload } from './effects.ts';
 import { handleEvents, type EventOutcome } from './events.ts';
 import { runOutbound } from './outbound.ts';
-import { createReconciler, type Reconciler } from './reconcile.ts';
+import { createReconciler, type Reconciler as ReconcilerHandle } from './reconcile.ts';
+import { createReloader, liveConnections, loadNextContext, reloadableFiles, type Reloader, type ReloadStatus } from './reload.ts';
 import { runTimer } from './timers.ts';
 
 export type { EventOutcome } from './events.ts';
@@ -53,7 +54,10 @@ export interface Pipeline {
   health(): Promise<Record<string, unknown>>;
   /** Runs canonical events from a connection through the engine (deliveries and reconciliation). */
   handleEvents(connectionId: string, events: CanonicalEvent[], opts: HandleEventsOptions): Promise<EventOutcome[]>;
-  /** The loaded context (policy, directory, connections); loads it on first use. */
+  /** Loads the policy, directory and mapping files again; applies them only if all are valid (also on
+   * file edits and SIGHUP once started). */
+  reload(): Promise<ReloadStatus>;
+  /** The context in force (policy, directory, connections); loads it on first use. */
   context(): Promise<PipelineContext>;
 }
 
@@ -61,7 +65,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, store, queue, log } = deps;
   const now = deps.now ?? (() => new Date());
   let loading: Promise<PipelineContext> | null = null;
-  let reconciler: Reconciler | null = null;
+  // The context in force: a reload swaps this one reference, and every job reads it when it starts.
+  let current: PipelineContext | null = null;
+  let reloader: Reloader | null = null;
+  let reconciler: ReconcilerHandle | null = null;
   let started = false;
 
   async function load(): Promise<PipelineContext> {
@@ -70,11 +77,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const loaded = await loadPolicy(config.policy, { directory });
     const connections = await buildConnections(config, log, deps.connectionOptions);
     if (!loaded.ok) throw new Error(`the approval policy cannot be used:\n${formatPolicyErrors(loaded.errors).join('\n')}`);
-    return { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config) };
+    current = { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config) };
+    reloader = createReloader<PipelineContext>({
+      files: () => reloadableFiles(config),
+      load: () => loadNextContext(current!),
+      apply: (next) => {
+        current = next;
+      },
+      log,
+      now,
+    });
+    return current;
   }
-  function context(): Promise<PipelineContext> {
+  async function context(): Promise<PipelineContext> {
     loading ??= load();
-    return loading;
+    await loading;
+    return current!;
   }
 
   async function events(connectionId: string, evs: CanonicalEvent[], opts: HandleEventsOptions): Promise<EventOutcome[]> {
@@ -95,28 +113,34 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     async start() {
       if (started) return;
       started = true;
-      const ctx = await context();
+      await context();
+      const live = () => current!;
       const c = deps.concurrency ?? {};
       queue.process<DeliveryJob>('delivery', async (job) => {
         try {
-          await processDelivery(ctx, job);
+          await processDelivery(live(), job);
         } catch (err) {
           // Out of attempts: the delivery says why instead of staying 'received' for ever.
           if (job.attempt >= job.maxAttempts) await store.deliveries.setStatus(job.payload.deliveryId, 'failed', `processing failed ${job.attempt} times: ${err instanceof Error ? err.message : String(err)}`);
           throw err;
         }
       }, { concurrency: c.delivery ?? 4 });
-      queue.process<OutboundPayload>('outbound', (job) => runOutbound(ctx, job), { concurrency: c.outbound ?? 8 });
-      queue.process<TimerPayload>('timer', (job) => runTimer(ctx, job), { concurrency: c.timer ?? 2 });
-      reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, opts) => void (await events(id, evs, opts)), connections: ctx.connections });
+      queue.process<OutboundPayload>('outbound', (job) => runOutbound(live(), job), { concurrency: c.outbound ?? 8 });
+      queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? 2 });
+      reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, opts) => void (await events(id, evs, opts)), connections: liveConnections(() => live().connections) });
       await reconciler.start();
+      reloader!.start();
     },
     async stop() {
+      reloader?.stop();
       await reconciler?.stop();
-      if (loading) {
-        const ctx = await loading.catch(() => null);
-        for (const conn of ctx?.connections.values() ?? []) await conn.close();
+      if (loading && (await loading.then(() => true, () => false))) {
+        for (const conn of current!.connections.values()) await conn.close();
       }
+    },
+    async reload() {
+      await context();
+      return reloader!.reloadNow();
     },
     async health() {
       const ctx = await context();
@@ -135,7 +159,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           lastSync,
         };
       }
-      return { status: degraded ? 'degraded' : 'ok', connections, queue: await queue.depth() };
+      return { status: degraded ? 'degraded' : 'ok', connections, queue: await queue.depth(), reload: reloader!.status() };
     },
   };
 }
