@@ -14,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   audit: { summary: 'verify the audit chain | export it with a checkpoint', run: async (a, io) => (await import('./commands/audit.ts')).auditCommand(a, io) },
   replay: { summary: 're-queue dead-lettered jobs', run: async (a, io) => (await import('./commands/replay.ts')).replayCommand(a, io) },
   policy: { summary: 'test DIR | simulate --changes FILE.jsonl: policy cases and what-if replays', run: async (a, io) => (await import('./commands/policy-command.ts')).policyCommand(a, io) },
+  connections: { summary: 'test: sign in to each configured system and call its health check', run: async (a, io) => (await import('./commands/connections.ts')).connectionsCommand(a, io) },
   mappings: { summary: 'try MAPPING.yaml PAYLOAD.json: show the canonical result', run: async (a, io) => (await import('./commands/mappings.ts')).mappingsCommand(a, io) },
 };
 

@@ -38,7 +38,7 @@ describe('usage', () => {
   test('--help lists the commands, exit 0', async () => {
     const r = await run(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['serve', 'check', 'token', 'audit', 'replay', 'policy', 'mappings']) assert.match(r.out, new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['serve', 'check', 'token', 'audit', 'replay', 'policy', 'connections', 'mappings']) assert.match(r.out, new RegExp(`^  ${c} `, 'm'));
   });
 
   test('an unknown command: exit 2 naming it', async () => {
@@ -54,7 +54,7 @@ describe('usage', () => {
   });
 
   test('every command has --help, exit 0', async () => {
-    for (const argv of [['serve', '--help'], ['check', '--help'], ['token', '--help'], ['token', 'create', '--help'], ['audit', '--help'], ['audit', 'verify', '--help'], ['replay', '--help'], ['mappings', '--help'], ['mappings', 'try', '--help'], ['policy', '--help'], ['policy', 'simulate', '--help']]) {
+    for (const argv of [['serve', '--help'], ['check', '--help'], ['token', '--help'], ['token', 'create', '--help'], ['audit', '--help'], ['audit', 'verify', '--help'], ['replay', '--help'], ['mappings', '--help'], ['mappings', 'try', '--help'], ['policy', '--help'], ['policy', 'simulate', '--help'], ['connections', '--help'], ['connections', 'test', '--help']]) {
       const r = await run(argv);
       assert.equal(r.code, 0, argv.join(' '));
       assert.match(r.out, /Usage:/, argv.join(' '));
@@ -268,6 +268,12 @@ describe('mappings and replay', () => {
     assert.equal(replayed.code, 0, replayed.err);
     assert.match(replayed.out, /re-queued 1 dead letter$/m);
     assert.match((await run(['replay', '--list'], env)).out, /no dead letters/);
+  });
+
+  test('connections test through main: no connections configured is nothing to fail, exit 0', async () => {
+    const r = await run(['connections', 'test'], { HUB_CONFIG: hubConfig() });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /no connections configured/);
   });
 
   test('replay with nothing dead-lettered re-queues nothing, exit 0', async () => {
