@@ -26,8 +26,8 @@ import {
 import { withDatabase } from '../support/mongo.ts';
 
 const tools = ['deploy-a', 'deploy-b', 'deploy-c', 'deploy-d'];
-const total = 1000;
-const changeCount = 60;
+const total = 600;
+const changeCount = 40;
 const sentToBoth = 100;
 
 function snConnection(url: string): string {
