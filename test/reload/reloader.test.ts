@@ -10,7 +10,7 @@ import { afterEach, describe, test } from 'node:test';
 import type { CompiledPolicy } from '../../src/core/policy/types.ts';
 import { createLogger } from '../../src/log.ts';
 import { formatPolicyErrors, loadPolicy } from '../../src/policy-files/load.ts';
-import { createReloader, type Reloader, type ReloadStatus } from '../../src/pipeline/reload.ts';
+import { createReloader, liveConnections, type Reloader, type ReloadStatus } from '../../src/pipeline/reload.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 
@@ -189,5 +189,18 @@ describe('reloading the policy and directory files', () => {
     const results = await Promise.all([r.reloadNow(), r.reloadNow(), r.reloadNow()]);
     assert.deepEqual(results.map((s) => s.ok), [true, true, true]);
     assert.deepEqual(seen, [60, 60, 60]);
+  });
+});
+
+describe('the live view of the connections in force', () => {
+  test('reconciliation\'s map reads whichever connections were swapped in last', () => {
+    let current = new Map([['servicenow', 'v1']]);
+    const view = liveConnections(() => current);
+    assert.equal(view.get('servicenow'), 'v1');
+    current = new Map([['servicenow', 'v2'], ['jira', 'v2']]);
+    assert.equal(view.get('servicenow'), 'v2');
+    assert.equal(view.has('jira'), true);
+    assert.equal(view.size, 2);
+    assert.deepEqual([...view.keys()], ['servicenow', 'jira']);
   });
 });
