@@ -1,7 +1,7 @@
 // Between the store's records and the core's Change: filling a partial change (from a mapping or the
 // API) with defaults, and projecting a Change onto the stored record.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Change, ChangeType } from '../core/types.ts';
+import type { Change, ChangeType, Effect } from '../core/types.ts';
 import type { ChangeRecord, Json, JsonObject, NewChange } from '../store/port.ts';
 
 const TYPES: readonly ChangeType[] = ['standard', 'normal', 'emergency'];
@@ -58,17 +58,32 @@ export function toJson(value: unknown): Json {
   return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as Json);
 }
 
-export function changeOf(record: ChangeRecord): Change {
-  return record.data as unknown as Change;
+/** The effects of the last engine call, stored in the same write as the change (a transactional
+ * outbox): if the process dies before they are queued, the retried delivery or command queues them
+ * again. Queueing is idempotent (ledger keys, job ids), so doing it twice costs nothing. */
+export interface Outbox {
+  effects: Effect[];
+  correlation: string | null;
 }
 
-export function recordFields(change: Change): Omit<NewChange, 'id'> {
+export function changeOf(record: ChangeRecord): Change {
+  const { outbox: _outbox, ...change } = record.data;
+  return change as unknown as Change;
+}
+
+export function outboxOf(record: ChangeRecord): Outbox | null {
+  const o = record.data.outbox as unknown as Outbox | undefined;
+  return o && Array.isArray(o.effects) ? o : null;
+}
+
+export function recordFields(change: Change, outbox: Outbox | null = null): Omit<NewChange, 'id'> {
+  const { outbox: _stale, ...data } = toJson(change) as JsonObject;
   return {
     state: change.state,
     tier: change.risk?.tier ?? null,
     team: change.team,
     environment: change.environment,
     type: change.type,
-    data: toJson(change) as JsonObject,
+    data: outbox ? { ...data, outbox: toJson(outbox) } : data,
   };
 }

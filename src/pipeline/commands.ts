@@ -2,9 +2,9 @@
 // (re-read and decide again when another worker got there first), append every transition to the
 // audit log with the correlation id, then turn the effects into outbound jobs and timers.
 import { decide } from '../core/engine.ts';
-import type { Change, Command, Effect } from '../core/types.ts';
+import type { Change, Command, Effect, History } from '../core/types.ts';
 import { StoreConflictError, type ChangeRecord } from '../store/port.ts';
-import { changeOf, recordFields, toJson } from './canonical.ts';
+import { changeOf, outboxOf, recordFields, toJson, type Outbox } from './canonical.ts';
 import type { PipelineContext } from './context.ts';
 import { enqueueEffects } from './effects.ts';
 import { historyFor } from './history.ts';
@@ -23,23 +23,36 @@ export type CommandOutcome =
 export type CommandFor = (change: Change | null) => Command | { refuse: string; code: string };
 
 const MAX_ATTEMPTS = 8;
+/** Commands whose engine path assesses risk (submit, updates, and ticks that re-evaluate a lapsed approval). */
+const SCORES_RISK = new Set(['submit', 'update', 'tick']);
+const NO_HISTORY: History = { incidentRate: 0, similarCount: 0, teamChangesLast7d: 0, medianTeamChangesPerWeek: 0 };
 
 export async function runCommand(ctx: PipelineContext, changeId: string, commandFor: CommandFor, meta: CommandMeta): Promise<CommandOutcome> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const record = await ctx.store.changes.get(changeId);
     const current = record ? changeOf(record) : null;
     const command = commandFor(current);
-    if ('refuse' in command) return { ok: false, reason: command.refuse, code: command.code };
+    if ('refuse' in command) {
+      if (record) await redrive(ctx, record.id);
+      return { ok: false, reason: command.refuse, code: command.code };
+    }
     const subject = current ?? (command.type === 'submit' ? command.change : null);
     if (!subject) return { ok: false, reason: `no change ${changeId}`, code: 'change-not-found' };
     const now = ctx.now();
-    // The anomaly model reads planned hours in the requester's time zone (else the policy's).
-    const timeZone = ctx.directory.people[subject.requester]?.timeZone ?? ctx.policy.anomaly?.timeZone ?? 'UTC';
-    const history = await historyFor(ctx.store, subject, now, timeZone);
+    // Only commands that (re)score risk read history; a decision or a transition never does, and
+    // computing it scans stored changes, which the webhook hot path should not pay for.
+    const history = SCORES_RISK.has(command.type)
+      ? await historyFor(ctx.store, subject, now, ctx.directory.people[subject.requester]?.timeZone ?? ctx.policy.anomaly?.timeZone ?? 'UTC')
+      : NO_HISTORY;
     const result = decide(current, command, { policy: ctx.policy, directory: ctx.directory, history, now });
-    if (!result.ok) return { ok: false, reason: result.reason, code: result.code };
+    if (!result.ok) {
+      // Often a retry of a command whose first run stored the change and then died (a decision already
+      // recorded): make sure what that run decided is queued.
+      if (record) await redrive(ctx, record.id);
+      return { ok: false, reason: result.reason, code: result.code };
+    }
 
-    const saved = await save(ctx, changeId, record, result.change);
+    const saved = await save(ctx, changeId, record, result.change, { effects: result.effects, correlation: meta.correlation });
     if (!saved) continue; // someone else updated the change first: decide again on the fresh version
 
     for (const t of result.transitions) {
@@ -61,14 +74,23 @@ export async function runCommand(ctx: PipelineContext, changeId: string, command
   throw new Error(`change ${changeId}: still losing the version race after ${MAX_ATTEMPTS} attempts`);
 }
 
-async function save(ctx: PipelineContext, id: string, before: ChangeRecord | null, change: Change): Promise<ChangeRecord | null> {
+/** Queues the effects of the change's last engine call again (idempotent); returns that call's correlation. */
+export async function redrive(ctx: PipelineContext, changeId: string): Promise<string | null> {
+  const record = await ctx.store.changes.get(changeId);
+  const outbox = record ? outboxOf(record) : null;
+  if (!record || !outbox) return null;
+  await enqueueEffects(ctx, changeOf(record), outbox.effects, outbox.correlation);
+  return outbox.correlation;
+}
+
+async function save(ctx: PipelineContext, id: string, before: ChangeRecord | null, change: Change, outbox: Outbox): Promise<ChangeRecord | null> {
   if (!before) {
     try {
-      return await ctx.store.changes.create({ id, ...recordFields(change), createdAt: change.createdAt });
+      return await ctx.store.changes.create({ id, ...recordFields(change, outbox), createdAt: change.createdAt });
     } catch (err) {
       if (err instanceof StoreConflictError) return null;
       throw err;
     }
   }
-  return ctx.store.changes.update(id, before.version, recordFields(change));
+  return ctx.store.changes.update(id, before.version, recordFields(change, outbox));
 }

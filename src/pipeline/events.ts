@@ -5,7 +5,7 @@ import type { Change, ChangeState, Decision, Step } from '../core/types.ts';
 import type { CanonicalEvent, ExternalRef, Json, JsonObject } from '../sdk/index.ts';
 import { StoreConflictError, type LinkRecord } from '../store/port.ts';
 import { changeIdFor, changeOf, completeChange } from './canonical.ts';
-import { runCommand, type CommandMeta } from './commands.ts';
+import { redrive, runCommand, type CommandMeta } from './commands.ts';
 import { onDivergentDecision, onDivergentState } from './conflicts.ts';
 import { actionContext, type PipelineContext } from './context.ts';
 
@@ -69,6 +69,9 @@ async function onChangeRequested(ctx: PipelineContext, connectionId: string, eve
   const existing = await ctx.store.links.find(connectionId, event.link.kind, event.link.externalId);
   const changeId = existing?.changeId ?? changeIdFor(connectionId, event.link.kind, event.link.externalId);
   if (await ctx.store.changes.get(changeId)) {
+    // This very delivery created it before the process died: finish its work instead of ignoring it.
+    const correlation = await redrive(ctx, changeId);
+    if (correlation !== null && correlation === meta.correlation) return { status: 'processed', changeId, note: 'resumed after an interrupted first attempt' };
     return { status: 'ignored', reason: `change ${changeId} already exists for ${connectionId} ${event.link.kind} ${event.link.externalId}` };
   }
   const sourceTool = sourceToolOf(ctx, connectionId);

@@ -7,7 +7,7 @@ import type { ChangeRecord, Store } from '../store/port.ts';
 
 /** How far back similar changes are looked for; bounded so a submit never scans the whole store. */
 const LOOKBACK_DAYS = 90;
-const MAX_SCANNED = 2000;
+const MAX_SCANNED = 500;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
 export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date, timeZone = 'UTC'): Promise<History> {

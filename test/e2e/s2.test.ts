@@ -99,8 +99,7 @@ connections:
     // The decision reaches JSM: the request moves on in its workflow and says who approved.
     await waitFor('the JSM request to move to Awaiting implementation', async () => (jira.issues.get(issue.key)!.status === 'Awaiting implementation' ? true : null), 30_000)
       .catch((e: Error) => { throw new Error(`${e.message}\n${hub.output().slice(-3000)}`); });
-    const texts = jira.issues.get(issue.key)!.comments.map((c) => JSON.stringify(c.body));
-    assert.ok(texts.some((t) => /Approved/.test(t)), texts.join('\n'));
+    await waitFor('the "approved" comment on the JSM request', async () => (jira.issues.get(issue.key)!.comments.some((c) => /Approved/.test(JSON.stringify(c.body))) ? true : null), 30_000);
 
     // Someone starts the work from Jira: the hub follows, and tells ServiceNow.
     jira.transitionAs(MIA, issue.key, 'Implement');
