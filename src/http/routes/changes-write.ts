@@ -2,7 +2,7 @@
 // engine like one that arrived from a tool: risk, plan, approvals opened in the system of record.
 import type { FastifyPluginAsync } from 'fastify';
 import { apiError } from '../../errors.ts';
-import { changeIdFor, completeChange, newChangeId } from '../../pipeline/canonical.ts';
+import { changeIdFor, changeOf, completeChange, newChangeId } from '../../pipeline/canonical.ts';
 import { runCommand } from '../../pipeline/commands.ts';
 import type { PipelineContext } from '../../pipeline/context.ts';
 import type { JsonObject, Store } from '../../store/port.ts';
@@ -113,7 +113,7 @@ export function changeWriteRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
       const id = key ? changeIdFor('api', principal.tokenId, key) : newChangeId();
       if (key) {
         const existing = await deps.store.changes.get(id);
-        if (existing) return reply.code(200).send(existing.data);
+        if (existing) return reply.code(200).send(changeOf(existing));
       }
       const outcome = await submitChange(ctx, id, request.body, principal.actor, request.id);
       if (!outcome.ok) throw apiError('unprocessable', `the change was not accepted: ${outcome.reason}`, { extra: { reason: outcome.code } });
