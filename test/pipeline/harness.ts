@@ -52,6 +52,8 @@ export interface HubOptions {
   pipeline?: Partial<Pick<PipelineDeps, 'connectionOptions' | 'concurrency'>>;
   /** Wraps the store the pipeline uses (to simulate a crash at a precise point). */
   wrapStore?: (store: Store) => Store;
+  /** Wraps the queue the pipeline uses (to simulate a crash between storing a change and queueing its actions). */
+  wrapQueue?: (queue: Queue) => Queue;
   /** Queue timings; default short ones so retries take milliseconds (benchmarks pass the production defaults). */
   queueTuning?: Partial<QueueTuning>;
   configPatch?: (config: HubConfig) => HubConfig;
@@ -103,7 +105,7 @@ connections:
   // Short queue timings: a retry or lease expiry takes milliseconds, not seconds.
   const queue = await openQueue('embedded', { sqlitePath: ':memory:', log, tuning: opts.queueTuning ?? { pollMs: 20, backoffBaseMs: 50, backoffMaxMs: 400, leaseMs: 1_000 } });
   const pipeline = createPipeline({
-    config, store, queue, log,
+    config, store, queue: opts.wrapQueue ? opts.wrapQueue(queue) : queue, log,
     connectionOptions: { retry: { retries: 0, minMs: 10, maxMs: 50 }, maxWaitMs: 0, breaker: { failureThreshold: 3, openMs: 300 }, ...opts.pipeline?.connectionOptions },
     ...(opts.pipeline?.concurrency ? { concurrency: opts.pipeline.concurrency } : {}),
   });

@@ -106,3 +106,39 @@ describe('outbound to a target that answers 429 with Retry-After', () => {
     for (const c of afterLimit) assert.ok(c.at >= limitedAt + 2000, `${c.method} ${c.path} came ${limitedAt + 2000 - c.at} ms before the Retry-After time`);
   });
 });
+
+describe('a crash after the change is stored, before its actions are queued', () => {
+  let hub: PipelineHub;
+  before(async () => {
+    let crashed = false;
+    hub = await startHub({
+      wrapQueue: (queue) => new Proxy(queue, {
+        get(target, prop, receiver) {
+          if (prop === 'enqueue') {
+            return async (job: Parameters<typeof target.enqueue>[0]) => {
+              if (!crashed && job.kind === 'outbound') {
+                crashed = true;
+                throw new Error('simulated crash between storing the change and queueing its actions');
+              }
+              return target.enqueue(job);
+            };
+          }
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    });
+  });
+  after(() => hub.close());
+
+  it('queues them when the delivery is retried, and the delivery counts as processed', async () => {
+    const issue = await requestDeployment(hub, 6004, 'outbox');
+    const record = await waitFor('the ServiceNow record', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes(`${issue.key}-outbox`)));
+    await waitFor('the Jira comment', () => hub.jira.issues.get(issue.key)!.comments.length > 0);
+    assert.equal(snCreates(hub).length, 1);
+    const deliveries = (await hub.store.deliveries.list({ connectionId: 'github' }, { limit: 10 })).items;
+    assert.equal(deliveries[0]?.status, 'processed', deliveries[0]?.reason ?? '');
+    assert.match(deliveries[0]?.reason ?? '', /resumed after an interrupted first attempt/);
+    assert.ok(record.correlation_id);
+  });
+});
