@@ -113,6 +113,10 @@ export async function startHub(opts: HubOptions): Promise<HubProcess> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child = c;
+      // A test process that dies (timeout, Ctrl-C) must not leave hubs running.
+      const reap = () => c.kill('SIGKILL');
+      process.once('exit', reap);
+      c.once('exit', () => process.removeListener('exit', reap));
       const keep = (b: Buffer) => {
         out += b.toString();
         // Bounded: a chatty hub must not eat the test's memory.
