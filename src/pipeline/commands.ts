@@ -42,7 +42,7 @@ export async function runCommand(ctx: PipelineContext, changeId: string, command
     // Only commands that (re)score risk read history; a decision or a transition never does, and
     // computing it scans stored changes, which the webhook hot path should not pay for.
     const history = SCORES_RISK.has(command.type)
-      ? await historyFor(ctx.store, subject, now, ctx.directory.people[subject.requester]?.timeZone ?? ctx.policy.anomaly?.timeZone ?? 'UTC')
+      ? await historyFor(ctx.store, subject, now, ctx.directory.people[subject.requester]?.timeZone ?? ctx.policy.anomaly?.timeZone ?? 'UTC', ctx.historyCache)
       : NO_HISTORY;
     const result = decide(current, command, { policy: ctx.policy, directory: ctx.directory, history, now });
     if (!result.ok) {

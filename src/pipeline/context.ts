@@ -6,6 +6,7 @@ import type { CircuitBreaker } from '../http-client/circuit-breaker.ts';
 import type { Queue } from '../queue/port.ts';
 import type { ActionContext, ActionDefinition, ConnectionSettings, ConnectorDefinition, HttpClient, JsonObject, Logger, ParseContext } from '../sdk/index.ts';
 import type { Store } from '../store/port.ts';
+import type { HistoryCache } from './history.ts';
 
 export type ConflictRule = 'reject-wins' | 'manual';
 
@@ -36,6 +37,8 @@ export interface PipelineContext {
   directory: Directory;
   connections: Map<string, ConnectionRuntime>;
   conflictRule: ConflictRule;
+  /** Recent changes per team for the risk model's history (see history.ts). */
+  historyCache: HistoryCache;
 }
 
 /** Reads `conflicts.rule` from the hub config (default: a rejection wins). */

@@ -7,18 +7,38 @@ import type { ChangeRecord, Store } from '../store/port.ts';
 
 /** How far back similar changes are looked for; bounded so a submit never scans the whole store. */
 const LOOKBACK_DAYS = 90;
-const MAX_SCANNED = 500;
+const MAX_SCANNED = 200;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
+/** How long a team's scanned changes are reused: history is a statistical input, and the store's read
+ * (synchronous on SQLite) must not run for every webhook of a busy team. */
+const CACHE_MS = 30_000;
+const CACHE_TEAMS = 200;
 
-export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date, timeZone = 'UTC'): Promise<History> {
+/** Recent changes per team (or for all teams), read at most every CACHE_MS. Lives in the pipeline's
+ * context, never at module level. */
+export type HistoryCache = Map<string, { readAt: number; past: ChangeRecord[] }>;
+
+async function recentChanges(store: Store, team: string | null, now: Date, cache?: HistoryCache): Promise<ChangeRecord[]> {
+  const key = team ?? '';
+  const hit = cache?.get(key);
+  if (hit && now.getTime() - hit.readAt < CACHE_MS) return hit.past;
   const since = new Date(now.getTime() - LOOKBACK_DAYS * 24 * 3600 * 1000).toISOString();
   const past: ChangeRecord[] = [];
   let cursor: string | null = null;
   do {
-    const page = await store.changes.list(change.team ? { team: change.team, since } : { since }, { limit: 200, cursor });
-    past.push(...page.items.filter((c) => c.id !== change.id));
+    const page = await store.changes.list(team ? { team, since } : { since }, { limit: MAX_SCANNED, cursor });
+    past.push(...page.items);
     cursor = page.next;
   } while (cursor && past.length < MAX_SCANNED);
+  if (cache) {
+    if (cache.size >= CACHE_TEAMS) cache.clear();
+    cache.set(key, { readAt: now.getTime(), past });
+  }
+  return past;
+}
+
+export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date, timeZone = 'UTC', cache?: HistoryCache): Promise<History> {
+  const past = (await recentChanges(store, change.team, now, cache)).filter((c) => c.id !== change.id);
 
   const services = new Set(change.services);
   const similar = past.filter((c) => {

@@ -77,7 +77,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const loaded = await loadPolicy(config.policy, { directory });
     const connections = await buildConnections(config, log, deps.connectionOptions);
     if (!loaded.ok) throw new Error(`the approval policy cannot be used:\n${formatPolicyErrors(loaded.errors).join('\n')}`);
-    current = { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config) };
+    current = { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config), historyCache: new Map() };
     reloader = createReloader<PipelineContext>({
       files: () => reloadableFiles(config),
       load: () => loadNextContext(current!),
