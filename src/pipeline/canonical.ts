@@ -2,7 +2,8 @@
 // API) with defaults, and projecting a Change onto the stored record.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Change, ChangeType, Effect } from '../core/types.ts';
-import type { ChangeRecord, Json, JsonObject, NewChange } from '../store/port.ts';
+import type { ExternalRef } from '../sdk/index.ts';
+import type { ChangeRecord, Json, JsonObject, LinkRecord, NewChange } from '../store/port.ts';
 
 const TYPES: readonly ChangeType[] = ['standard', 'normal', 'emergency'];
 
@@ -86,4 +87,9 @@ export function recordFields(change: Change, outbox: Outbox | null = null): Omit
     type: change.type,
     data: outbox ? { ...data, outbox: toJson(outbox) } : data,
   };
+}
+
+/** A stored link as the SDK's ExternalRef (what actions and events carry). */
+export function linkRef(link: LinkRecord): ExternalRef {
+  return { kind: link.kind, externalId: link.externalId, url: link.url, version: link.versionSeen, data: link.data };
 }

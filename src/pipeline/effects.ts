@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Change, Effect } from '../core/types.ts';
 import type { ExternalRef, JsonObject } from '../sdk/index.ts';
 import type { LinkRecord } from '../store/port.ts';
-import { toJson } from './canonical.ts';
+import { linkRef, toJson } from './canonical.ts';
 import { systemOfRecord, type ConnectionRuntime, type PipelineContext } from './context.ts';
 
 export interface OutboundPayload {
@@ -31,10 +31,6 @@ export interface TimerPayload {
 export function idempotencyKey(parts: { changeId: string; stepId: string | null; connectionId: string; intent: string; link: ExternalRef | null; discriminator: string }): string {
   const material = JSON.stringify([parts.changeId, parts.stepId ?? '', parts.connectionId, parts.intent, parts.link ? `${parts.link.kind}/${parts.link.externalId}` : '', parts.discriminator]);
   return `${parts.intent}_${createHash('sha256').update(material).digest('hex').slice(0, 32)}`;
-}
-
-function refOf(link: LinkRecord): ExternalRef {
-  return { kind: link.kind, externalId: link.externalId, url: link.url, version: link.versionSeen, data: link.data };
 }
 
 interface Planned {
@@ -128,7 +124,7 @@ export async function enqueueEffects(ctx: PipelineContext, change: Change, effec
   const links = await ctx.store.links.listForChange(change.id);
   const { outbound, timers } = planEffects(ctx, change, effects, links);
   for (const p of outbound) {
-    const link = p.link ? refOf(p.link) : null;
+    const link = p.link ? linkRef(p.link) : null;
     const connectionId = p.conn.settings.id;
     const key = idempotencyKey({ changeId: change.id, stepId: p.stepId, connectionId, intent: p.intent, link, discriminator: p.discriminator });
     await ctx.store.jobs.ensure({ key, changeId: change.id, connectionId, intent: `${p.conn.connector.id}.${p.intent}` });

@@ -4,7 +4,7 @@
 import type { Change, ChangeState, Decision, Step } from '../core/types.ts';
 import type { CanonicalEvent, ExternalRef, Json, JsonObject } from '../sdk/index.ts';
 import { StoreConflictError, type LinkRecord } from '../store/port.ts';
-import { changeIdFor, changeOf, completeChange } from './canonical.ts';
+import { changeIdFor, changeOf, completeChange, linkRef } from './canonical.ts';
 import { redrive, runCommand, type CommandMeta } from './commands.ts';
 import { onDivergentDecision, onDivergentState } from './conflicts.ts';
 import { actionContext, type PipelineContext } from './context.ts';
@@ -197,10 +197,6 @@ async function onIncident(ctx: PipelineContext, connectionId: string, event: Ext
   await upsertLink(ctx, link.changeId, connectionId, { ...linkRef(link), version: event.link.version ?? link.versionSeen });
   if (!outcome.ok) return { status: 'ignored', reason: `incident update not applied: ${outcome.reason}` };
   return { status: 'processed', changeId: link.changeId };
-}
-
-function linkRef(link: LinkRecord): ExternalRef {
-  return { kind: link.kind, externalId: link.externalId, url: link.url, version: link.versionSeen, data: link.data };
 }
 
 function isObject(v: unknown): v is JsonObject {

@@ -1,10 +1,11 @@
 // Two vendor endpoints the connectors call that the shared fakes (test/fakes/) do not serve yet, answered
-// (through msw, in this process) from the fakes' own state with the vendors' documented shapes. Every
-// other request goes to the fakes untouched. Remove an entry once its fake serves the endpoint.
+// from the fakes' own state with the vendors' documented shapes. Remove an entry once its fake serves it.
 //   GitHub:     GET /repos/{owner}/{repo}/actions/runs/{run_id} → { id, status } ("waiting" while the
 //               deployment protection rule is unanswered) — read by the answer-gate action first.
 //   ServiceNow: GET /api/now/table/sys_journal_field?sysparm_query=element_id=…^element=work_notes^valueLIKE…
 //               — how the comment action finds a work note it already wrote.
+// In-process hubs get them through msw (everything else passes through to the fakes); a hub in another
+// process gets them from an HTTP proxy in front of the fake, which its connection's baseUrl points at.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { http, HttpResponse } from 'msw';
@@ -12,33 +13,39 @@ import { setupServer } from 'msw/node';
 import type { FakeGitHub } from '../fakes/github.ts';
 import type { FakeServiceNow } from '../fakes/servicenow.ts';
 
+type Answer = { status: number; body: unknown } | null;
+
+function githubRun(gh: FakeGitHub, method: string, url: URL): Answer {
+  const m = method === 'GET' ? /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)$/.exec(url.pathname) : null;
+  if (!m) return null;
+  const gate = gh.gates.get(`${m[1]}/${m[2]}/${m[3]}`);
+  if (!gate) return { status: 404, body: { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' } };
+  return { status: 200, body: { id: Number(m[3]), status: gate.state === 'pending' ? 'waiting' : 'completed', conclusion: gate.state === 'rejected' ? 'failure' : null } };
+}
+
+function servicenowJournal(sn: FakeServiceNow, method: string, url: URL): Answer {
+  if (method !== 'GET' || url.pathname !== '/api/now/table/sys_journal_field') return null;
+  // Encoded query: '^' separates conditions, '^^' is a literal caret.
+  const conditions = (url.searchParams.get('sysparm_query') ?? '').split(/(?<!\^)\^(?!\^)/).map((c) => c.replaceAll('^^', '^'));
+  const rows = sn.journal.filter((j) => conditions.every((c) => {
+    if (c.startsWith('element_id=')) return j.sysId === c.slice('element_id='.length);
+    if (c.startsWith('element=')) return j.field === c.slice('element='.length);
+    if (c.startsWith('valueLIKE')) return j.text.includes(c.slice('valueLIKE'.length));
+    return true;
+  }));
+  return { status: 200, body: { result: rows.map((_, i) => ({ sys_id: `journal${i}` })) } };
+}
+
+/** For an in-process hub. */
 export function fillFakeGaps(gh: FakeGitHub, sn: FakeServiceNow): { close(): void } {
+  const reply = (a: Answer) => HttpResponse.json(a!.body as Record<string, unknown>, { status: a!.status });
   const server = setupServer(
-    http.get(`${gh.url}/repos/:owner/:repo/actions/runs/:runId`, ({ params }) => {
-      const gate = gh.gates.get(`${String(params.owner)}/${String(params.repo)}/${String(params.runId)}`);
-      if (!gate) return HttpResponse.json({ message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' }, { status: 404 });
-      return HttpResponse.json({ id: Number(params.runId), status: gate.state === 'pending' ? 'waiting' : 'completed', conclusion: gate.state === 'rejected' ? 'failure' : null });
-    }),
-    http.get(`${sn.url}/api/now/table/sys_journal_field`, ({ request }) => {
-      const query = new URL(request.url).searchParams.get('sysparm_query') ?? '';
-      // Encoded query: '^' separates conditions, '^^' is a literal caret.
-      const conditions = query.split(/(?<!\^)\^(?!\^)/).map((c) => c.replaceAll('^^', '^'));
-      const rows = sn.journal.filter((j) => conditions.every((c) => {
-        if (c.startsWith('element_id=')) return j.sysId === c.slice('element_id='.length);
-        if (c.startsWith('element=')) return j.field === c.slice('element='.length);
-        if (c.startsWith('valueLIKE')) return j.text.includes(c.slice('valueLIKE'.length));
-        return true;
-      }));
-      return HttpResponse.json({ result: rows.map((_, i) => ({ sys_id: `journal${i}` })) });
-    }),
+    http.get(`${gh.url}/repos/:owner/:repo/actions/runs/:runId`, ({ request }) => reply(githubRun(gh, 'GET', new URL(request.url)))),
+    http.get(`${sn.url}/api/now/table/sys_journal_field`, ({ request }) => reply(servicenowJournal(sn, 'GET', new URL(request.url)))),
   );
   server.listen({ onUnhandledFrame: 'bypass' });
   return { close: () => server.close() };
 }
-
-// ---- the same two answers for a hub in another process (end-to-end tests), as an HTTP proxy in front
-// of each fake: the hub's connection baseUrl points at the proxy.
-type Answer = { status: number; body: unknown } | null;
 
 async function readAll(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -46,22 +53,11 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** For a hub in another process: a proxy in front of the fake. */
 export async function startGapProxy(kind: 'github' | 'servicenow', fake: FakeGitHub | FakeServiceNow): Promise<{ url: string; close(): Promise<void> }> {
-  const answer = (method: string, url: URL): Answer => {
-    if (method !== 'GET') return null;
-    if (kind === 'github') {
-      const m = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)$/.exec(url.pathname);
-      if (!m) return null;
-      const gate = (fake as FakeGitHub).gates.get(`${m[1]}/${m[2]}/${m[3]}`);
-      if (!gate) return { status: 404, body: { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' } };
-      return { status: 200, body: { id: Number(m[3]), status: gate.state === 'pending' ? 'waiting' : 'completed' } };
-    }
-    if (url.pathname !== '/api/now/table/sys_journal_field') return null;
-    const conditions = (url.searchParams.get('sysparm_query') ?? '').split(/(?<!\^)\^(?!\^)/).map((c) => c.replaceAll('^^', '^'));
-    const rows = (fake as FakeServiceNow).journal.filter((j) => conditions.every((c) =>
-      c.startsWith('element_id=') ? j.sysId === c.slice(11) : c.startsWith('element=') ? j.field === c.slice(8) : c.startsWith('valueLIKE') ? j.text.includes(c.slice(9)) : true));
-    return { status: 200, body: { result: rows.map((_, i) => ({ sys_id: `journal${i}` })) } };
-  };
+  const answer = (method: string, url: URL): Answer =>
+    kind === 'github' ? githubRun(fake as FakeGitHub, method, url) : servicenowJournal(fake as FakeServiceNow, method, url);
+  const hop = ['host', 'content-length', 'connection', 'transfer-encoding', 'content-encoding'];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', fake.url);
     const own = answer(req.method ?? 'GET', url);
@@ -72,11 +68,11 @@ export async function startGapProxy(kind: 'github' | 'servicenow', fake: FakeGit
     }
     const body = await readAll(req);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'content-length', 'connection'].includes(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !hop.includes(k)) headers[k] = v;
     const upstream = await fetch(url, { method: req.method, headers, body: body.length ? body : null, redirect: 'manual' });
     const out: Record<string, string> = {};
     upstream.headers.forEach((v, k) => {
-      if (!['content-length', 'transfer-encoding', 'content-encoding', 'connection'].includes(k)) out[k] = v;
+      if (!hop.includes(k)) out[k] = v;
     });
     res.writeHead(upstream.status, out);
     res.end(Buffer.from(await upstream.arrayBuffer()));
