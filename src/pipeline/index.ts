@@ -44,7 +44,7 @@ export interface HandleEventsOptions {
 }
 
 export interface Pipeline {
-  /** Fastify route plugins (changes, decisions, gates, conflicts, deliveries) for buildApp. */
+  /** Fastify route plugins for buildApp: webhooks (ingest), POST changes, decisions, gates, conflicts, deliveries. */
   routes: FastifyPluginAsync[];
   /** Loads policy, directory and connections, then registers the queue workers ('delivery', 'outbound',
    * 'timer'; reconciliation registers 'reconcile'). */
