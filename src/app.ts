@@ -63,7 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
 
-  installMetrics(app);
+  // Shared as app.metrics so route plugins (webhook ingest) put their counters on the same /metrics.
+  app.decorate('metrics', installMetrics(app));
   await app.register(healthRoutes({ store: deps.store, queue: deps.queue, health: deps.health }));
   await app.register(changeRoutes({ store: deps.store }));
   await app.register(auditRoutes({ store: deps.store }));

@@ -94,7 +94,9 @@ async function failed(ctx: PipelineContext, job: Job<OutboundPayload>, change: C
     await ctx.store.jobs.fail(p.key, message, false);
     throw new RetryLaterError(message, Math.max(err.retryAfterMs ?? 0, 1_000));
   }
-  if (err instanceof HttpError && (err.status === 429 || (err.retryAfterMs !== null && err.status >= 500))) {
+  // Any answer that says when to come back is a rate limit, whatever its status: GitHub signals its
+  // primary and secondary limits with 403 (remaining=0 or retry-after), not only 429.
+  if (err instanceof HttpError && (err.status === 429 || err.retryAfterMs !== null)) {
     await ctx.store.jobs.fail(p.key, message, false);
     throw new RetryLaterError(message, err.retryAfterMs ?? DEFAULT_RETRY_MS);
   }

@@ -1,6 +1,7 @@
 // Opens the store the configuration names. The only place that knows both adapters exist.
 import type { Logger } from '../sdk/index.ts';
 import { StoreInputError, type Store } from './port.ts';
+import type { Synchronous } from './sqlite/db.ts';
 
 export interface OpenStoreOptions {
   log?: Logger;
@@ -9,7 +10,7 @@ export interface OpenStoreOptions {
 }
 
 /**
- * "sqlite:<path>[?synchronous=normal]" (folder created; "sqlite::memory:" for tests) or "mongodb://…" / "mongodb+srv://…"
+ * "sqlite:<path>[?synchronous=deliveries|full|normal]" (folder created; "sqlite::memory:" for tests) or "mongodb://…" / "mongodb+srv://…"
  * (the database is the URL's path, default "approval-hub"). Runs `migrate()` before returning.
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
@@ -37,14 +38,17 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   return store;
 }
 
-/** "sqlite:<path>?synchronous=normal" trades power-loss durability for ~10× faster commits. */
-function sqliteSynchronous(query: string | undefined): 'full' | 'normal' {
+/** "sqlite:<path>?synchronous=…": deliveries (default: acknowledged input fsync'd, the rest survives a
+ * killed process), full (every commit fsync'd) or normal (no commit fsync'd). See Synchronous in sqlite/db.ts. */
+function sqliteSynchronous(query: string | undefined): Synchronous {
   const params = new URLSearchParams(query ?? '');
   for (const key of params.keys()) {
-    if (key !== 'synchronous') throw new StoreInputError(`store: unknown sqlite option "${key}" (known: synchronous=full|normal)`);
+    if (key !== 'synchronous') throw new StoreInputError(`store: unknown sqlite option "${key}" (known: synchronous=deliveries|full|normal)`);
   }
-  const value = params.get('synchronous') ?? 'full';
-  if (value !== 'full' && value !== 'normal') throw new StoreInputError(`store: synchronous must be full or normal, got "${value}"`);
+  const value = params.get('synchronous') ?? 'deliveries';
+  if (value !== 'full' && value !== 'normal' && value !== 'deliveries') {
+    throw new StoreInputError(`store: synchronous must be deliveries, full or normal, got "${value}"`);
+  }
   return value;
 }
 

@@ -473,7 +473,7 @@ describe('openStore', () => {
       await s.cursors.set('github', 'deliveries', 'x');
       assert.equal(await s.cursors.get('github', 'deliveries'), 'x');
       await s.close();
-      await assert.rejects(openStore(`sqlite:${join(dir, 'hub.db')}?synchronous=off`), /synchronous must be full or normal, got "off"/);
+      await assert.rejects(openStore(`sqlite:${join(dir, 'hub.db')}?synchronous=off`), /synchronous must be deliveries, full or normal, got "off"/);
       await assert.rejects(openStore(`sqlite:${join(dir, 'hub.db')}?journal=memory`), /unknown sqlite option "journal"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -102,7 +102,7 @@ describe('hostile deliveries against a hub process', () => {
     const pid = hub.pid();
     const validIds = Array.from({ length: 250 }, () => `msg_valid_${randomUUID()}`);
     const cases = Array.from({ length: total }, (_, n) => makeCase(n, secret, validIds));
-    const sent: Sent[] = await sendAll(hub.url, cases, 64);
+    const sent: Sent[] = await sendAll(hub.url, cases, 64, undefined, { resendRefused: 30 });
 
     const byStatus = new Map<number, number>();
     for (const s of sent) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);

@@ -278,6 +278,7 @@ export interface Sent {
   text: string;
   json: { deliveryId?: string; duplicate?: boolean } | null;
   error: string | null;
+  retryAfter?: string | null;
 }
 
 export async function send(baseUrl: string, req: Outgoing, timeoutMs = 10_000): Promise<Sent> {
@@ -290,21 +291,26 @@ export async function send(baseUrl: string, req: Outgoing, timeoutMs = 10_000): 
     } catch {
       json = null;
     }
-    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, json, error: null };
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, json, error: null, retryAfter: res.headers.get('retry-after') };
   } catch (err) {
     return { status: 0, contentType: '', text: '', json: null, error: String((err as Error).cause ?? err) };
   }
 }
 
 /** Sends every request with at most `concurrency` in flight; answers in the order of `reqs`. */
-export async function sendAll(baseUrl: string, reqs: Outgoing[], concurrency: number, onEach?: (i: number, s: Sent) => void): Promise<Sent[]> {
+export async function sendAll(baseUrl: string, reqs: Outgoing[], concurrency: number, onEach?: (i: number, s: Sent) => void, opts: { resendRefused?: number } = {}): Promise<Sent[]> {
   const out: Sent[] = new Array<Sent>(reqs.length);
   let next = 0;
   const worker = async () => {
     while (next < reqs.length) {
       const i = next++;
       out[i] = await send(baseUrl, reqs[i]!);
-      onEach?.(i, out[i]);
+      // A sender told to come back later (429/503 + Retry-After) does so, as GitHub's redelivery or Jira's retries would.
+      for (let tries = 0; tries < (opts.resendRefused ?? 0) && (out[i]!.status === 429 || out[i]!.status === 503); tries++) {
+        await new Promise((r) => setTimeout(r, 1000 * (Number(out[i]!.retryAfter ?? 1) || 1)));
+        out[i] = await send(baseUrl, reqs[i]!);
+      }
+      onEach?.(i, out[i]!);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

@@ -110,7 +110,9 @@ export function changeRoutes(deps: { store: Store }): FastifyPluginAsync {
       const change = await deps.store.changes.get(request.params.id);
       if (!change) throw apiError('change-not-found', `no change with id "${request.params.id}"`);
       const links: LinkRecord[] = await deps.store.links.listForChange(change.id);
-      return { ...summary(change), change: change.data, links };
+      // The pipeline keeps its not-yet-queued effects (the outbox) beside the change; that is machinery, not the change.
+      const { outbox: _outbox, ...data } = change.data;
+      return { ...summary(change), change: data, links };
     });
 
     app.get<{ Params: { id: string } }>('/api/v1/changes/:id/transitions', {

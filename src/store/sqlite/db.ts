@@ -8,15 +8,27 @@ import { StoreConflictError, StoreInputError, type Json, type JsonObject } from 
 export interface Db {
   sql: DatabaseSync;
   now(): string;
-  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on throw). */
-  write<T>(fn: () => T): T;
+  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on throw). `durable`: the COMMIT is fsync'd
+   * even when the connection otherwise runs with synchronous=NORMAL (see Synchronous). */
+  write<T>(fn: () => T, opts?: { durable?: boolean }): T;
 }
 
-export function makeDb(sql: DatabaseSync, now: () => Date): Db {
+/** How commits reach the disk. 'deliveries' (the default): commits that precede an acknowledgement to
+ * a sender (delivery inserts) are fsync'd; every other commit is NORMAL, i.e. durable when the process
+ * is killed but not on power loss. In WAL mode an fsync'd commit also persists every commit before it,
+ * and what the pipeline writes is re-derived from stored deliveries, so the acknowledged input is never
+ * lost while the event loop is not blocked by an fsync for each pipeline write. */
+export type Synchronous = 'full' | 'normal' | 'deliveries';
+
+export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchronous = 'deliveries'): Db {
+  const base = synchronous === 'full' ? 'FULL' : 'NORMAL';
+  sql.exec(`PRAGMA synchronous = ${base}`);
   return {
     sql,
     now: () => now().toISOString(),
-    write<T>(fn: () => T): T {
+    write<T>(fn: () => T, opts?: { durable?: boolean }): T {
+      const raise = opts?.durable === true && synchronous === 'deliveries';
+      if (raise) sql.exec('PRAGMA synchronous = FULL');
       sql.exec('BEGIN IMMEDIATE');
       try {
         const out = fn();
@@ -25,6 +37,8 @@ export function makeDb(sql: DatabaseSync, now: () => Date): Db {
       } catch (err) {
         if (sql.isTransaction) sql.exec('ROLLBACK');
         throw err;
+      } finally {
+        if (raise) sql.exec(`PRAGMA synchronous = ${base}`);
       }
     },
   };

@@ -24,11 +24,11 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
   };
   return {
     async insert(d) {
-      return db.write(() => insertOne(d));
+      return db.write(() => insertOne(d), { durable: true });
     },
     async insertMany(ds) {
-      // One transaction, so one fsync for the whole batch.
-      return db.write(() => ds.map(insertOne));
+      // One transaction, so one fsync for the whole batch; durable because the sender is answered after it.
+      return db.write(() => ds.map(insertOne), { durable: true });
     },
     async get(id) {
       const r = db.sql.prepare('SELECT * FROM deliveries WHERE id = ?').get(id);

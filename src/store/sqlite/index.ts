@@ -6,7 +6,7 @@ import type { Store } from '../port.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteChanges } from './changes.ts';
 import { sqliteConflicts } from './conflicts.ts';
-import { makeDb } from './db.ts';
+import { makeDb, type Synchronous } from './db.ts';
 import { sqliteDeliveries } from './deliveries.ts';
 import { sqliteJobs } from './jobs.ts';
 import { sqliteLinks } from './links.ts';
@@ -19,7 +19,7 @@ export interface SqliteOptions {
   /** How long a writer waits for another process's write lock before failing (ms). */
   busyTimeoutMs?: number;
   /** 'full' (default): each commit survives power loss. 'normal': survives a killed process only. */
-  synchronous?: 'full' | 'normal';
+  synchronous?: Synchronous;
 }
 
 /** Opens (creating the folder and file if needed) the SQLite store at `path` (":memory:" for tests).
@@ -27,15 +27,11 @@ export interface SqliteOptions {
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sql = new DatabaseSync(path);
-  // WAL lets readers run while one process writes. synchronous=FULL (the default) makes every COMMIT
-  // durable on return, power loss included ("stored before 202"); it costs an fsync per commit,
-  // which is why ingest batches deliveries with insertMany. NORMAL skips that fsync: still safe
-  // when the process is killed, but the last commits can be lost if the machine loses power.
+  // WAL lets readers run while one process writes. Durability per commit: see Synchronous in db.ts.
   sql.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   sql.exec('PRAGMA journal_mode = WAL');
-  sql.exec(`PRAGMA synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   sql.exec('PRAGMA foreign_keys = ON');
-  const db = makeDb(sql, opts.now ?? (() => new Date()));
+  const db = makeDb(sql, opts.now ?? (() => new Date()), opts.synchronous);
   let migrated = false;
   const ready = () => {
     if (!migrated) throw new Error('the SQLite store is used before migrate() (openStore calls it)');
