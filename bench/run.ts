@@ -29,8 +29,9 @@ for (const name of MODULES) {
   const started = performance.now();
   try {
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-    const fn = Object.entries(mod).find(([k, v]) => /^bench[A-Z0-9]/.test(k) && typeof v === 'function')?.[1] as (() => Promise<BenchResult[]>) | undefined;
-    if (!fn) throw new Error(`bench/${name}.ts exports no bench<Name>() function`);
+    // bench/ingest.ts exports benchIngest(), bench/e2e.ts benchE2E(): the module's name, whatever its case.
+    const fn = Object.entries(mod).find(([k, v]) => k.toLowerCase() === `bench${name}` && typeof v === 'function')?.[1] as (() => Promise<BenchResult[]>) | undefined;
+    if (!fn) throw new Error(`bench/${name}.ts exports no bench${name[0]!.toUpperCase()}${name.slice(1)}() function`);
     const rows = await fn();
     results.push(...rows);
     process.stderr.write(`bench ${name}: ${rows.length} result(s) in ${Math.round((performance.now() - started) / 1000)} s\n`);
