@@ -7,8 +7,10 @@
 // the change's transitions name every step with actor and source tool, and the chain verifies.
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { createToken } from '../../src/http/plugins/auth.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -30,13 +32,19 @@ export interface S1Backend {
   name: string;
   /** Prepares a fresh store and queue for one hub: the environment that selects them and the store URL
    * an auditor opens to mint a token and read the whole chain. */
-  prepare(): Promise<{ env: Record<string, string>; storeUrl(hub: HubProcess): string; cleanup(): Promise<void> }>;
+  prepare(): Promise<{ env: Record<string, string>; storeUrl(hub: HubProcess): string; assertQueueUsed(hub: HubProcess): Promise<void>; cleanup(): Promise<void> }>;
 }
 
 /** The embedded default: SQLite next to hub.yaml and the embedded queue. */
 export const embeddedBackend: S1Backend = {
   name: 'embedded SQLite store and queue',
-  prepare: async () => ({ env: {}, storeUrl: (hub) => `sqlite:${hub.dataDir}/hub.db`, cleanup: async () => {} }),
+  // startHub keeps REDIS_URL and MONGODB_URI from the hub, so the config's embedded store and queue are used.
+  prepare: async () => ({
+    env: {},
+    storeUrl: (hub) => `sqlite:${hub.dataDir}/hub.db`,
+    assertQueueUsed: async (hub) => assert.ok(existsSync(join(hub.dataDir, 'queue.db')), `the embedded queue file is next to the store in ${hub.dataDir}`),
+    cleanup: async () => {},
+  }),
 };
 
 /** The MongoDB-wire server scripts/test.ts starts (JONGODB_URI, a unique database per hub) and Redis
@@ -54,6 +62,18 @@ export function mongoRedisBackend(redisDb: number): S1Backend {
       return {
         env: { MONGODB_URI: storeUrl, REDIS_URL: redis.url },
         storeUrl: () => storeUrl,
+        // The auditor's token minted in the jongodb database works, so the hub reads that store; the
+        // queue's keys in this Redis database show the jobs went through Redis.
+        async assertQueueUsed() {
+          const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+          try {
+            await client.connect();
+            const [, keys] = await client.scan('0', 'MATCH', 'approval-hub:*', 'COUNT', 1000);
+            assert.ok(keys.length > 0, `the hub's queue keys are in ${redis.url}`);
+          } finally {
+            client.disconnect();
+          }
+        },
         async cleanup() {
           await redis.clear();
           await dropDatabase(storeUrl, db);
@@ -239,6 +259,8 @@ connections:
       }
     },
 
+    assertQueueUsed: () => prepared.assertQueueUsed(hub),
+
     async close() {
       await hub.dispose();
       await Promise.all([sn.close(), gh.close(), jira.close(), ghApi.close(), snApi.close()]);
@@ -303,6 +325,7 @@ export function describeS1(backend: S1Backend): void {
         assert.ok(steps.includes('state:approved hub hub'), steps.join('\n'));
         assert.ok(steps.includes('outbound system github'), `the gate answer is on the trail:\n${steps.join('\n')}`);
         await w.assertChainVerifies();
+        await w.assertQueueUsed();
       });
 
       it('ends in "rejected" with the approver\'s reason, on the gate and on the trail', async () => {
