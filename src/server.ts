@@ -23,7 +23,12 @@ export interface RunningHub {
   close(): Promise<boolean>;
 }
 
-/** Opens everything and listens. Throws ConfigError for a bad configuration. */
+/** A policy, directory or mapping file the hub cannot use. */
+export class StartupFilesError extends Error {
+  override name = 'StartupFilesError';
+}
+
+/** Opens everything and listens. Throws ConfigError (or StartupFilesError) for a bad configuration. */
 export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; log?: Logger } = {}): Promise<RunningHub> {
   const config = loadConfig({ file: opts.file, env: opts.env });
   const log = opts.log ?? createLogger({ level: config.log.level });
@@ -35,6 +40,11 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
     store = await openStore(config.store, { log });
     queue = await openQueue(config.queue, { log, sqlitePath: embeddedQueuePath(config) });
     pipeline = createPipeline({ config, store, queue, log });
+    // Policy, directory and mapping files are configuration too: a broken one stops start-up (exit 2)
+    // before the port is open, not after.
+    await pipeline.context().catch((err: unknown) => {
+      throw new StartupFilesError((err as Error).message);
+    });
     const p = pipeline;
     app = await buildApp({ config, store, queue, log, routes: p.routes, health: () => p.health() });
     const url = await app.listen({ host: config.server.host, port: config.server.port });
@@ -58,7 +68,7 @@ export async function serve(opts: { file?: string; env?: NodeJS.ProcessEnv; shut
   try {
     hub = await startHub(opts);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof StartupFilesError) {
       process.stderr.write(`approval-hub: configuration refused\n${err.message}\n`);
       return 2;
     }

@@ -66,3 +66,16 @@ test('a bad config stops the hub with exit code 2 and file:line: path: reason, n
   assert.ok(!/\n\s+at /.test(hub.err()), `no stack trace:\n${hub.err()}`);
   assert.ok(!hub.err().includes('plain-text-secret'));
 });
+
+test('a broken policy file stops the hub with exit code 2 before the port opens, naming file and line', async () => {
+  const file = writeConfig(`store: sqlite:./data/hub.db\npolicy: ./policy.yaml\ndirectory: ./directory.yaml\nmappingsDir: ${join(import.meta.dirname, '..', '..', 'mappings')}\n`, {
+    'policy.yaml': "version: 1\nrisk:\n  factors:\n    - { id: production, when: \"change.environment == \", points: 30 }\n  tiers: { low: 0, medium: 30, high: 60 }\nroutes: []\n",
+    'directory.yaml': 'people: []\n',
+  });
+  const hub = start(file);
+  const [code] = await hub.exited;
+  assert.equal(code, 2, hub.err());
+  assert.match(hub.err(), /policy\.yaml:4: risk\.factors\[0\]\.when/);
+  assert.ok(!/approval-hub listening|Server listening/.test(hub.out()), 'it never listened');
+  assert.ok(!/\n\s+at /.test(hub.err()), `no stack trace:\n${hub.err()}`);
+});
