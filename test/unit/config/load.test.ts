@@ -92,6 +92,7 @@ describe('environment overrides', () => {
     assert.equal(c.queue, 'redis://cache:6379');
     assert.equal(c.log.level, 'warn');
     assert.equal(c.server.host, '0.0.0.0');
+    assert.equal(c.publicUrl, 'http://localhost:8080', 'the default public URL follows the port in force');
   });
 
   test('a bad override is refused naming the variable', () => {
