@@ -72,6 +72,11 @@ async function onChangeRequested(ctx: PipelineContext, connectionId: string, eve
     // This very delivery created it before the process died: finish its work instead of ignoring it.
     const correlation = await redrive(ctx, changeId);
     if (correlation !== null && correlation === meta.correlation) return { status: 'processed', changeId, note: 'resumed after an interrupted first attempt' };
+    // Later commands replace the outbox, so it may name another correlation by now; the audit trail
+    // still says whether this delivery is the one that created the change (its effects were queued then).
+    if (meta.correlation !== null && (await ctx.store.audit.listForChange(changeId)).some((t) => t.action === 'submitted' && t.correlation === meta.correlation)) {
+      return { status: 'processed', changeId, note: 'already done by an interrupted first attempt' };
+    }
     return { status: 'ignored', reason: `change ${changeId} already exists for ${connectionId} ${event.link.kind} ${event.link.externalId}` };
   }
   const sourceTool = sourceToolOf(ctx, connectionId);
