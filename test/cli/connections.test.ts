@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connectionsCommand } from '../../src/cli/commands/connections.ts';
+import { main } from '../../src/cli/main.ts';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.ts';
 import { startFakeJira, type FakeJira } from '../fakes/jira.ts';
 import { startFakeServiceNow, type FakeServiceNow } from '../fakes/servicenow.ts';
@@ -113,5 +114,15 @@ ${repoFiles}connections:
     assert.equal(help.code, 0);
     assert.match(help.out, /approval-hub connections test \[--connection ID\] \[--json\]/);
     await assert.rejects(run(['ping'], {}), /unknown subcommand "ping"/);
+  });
+
+  test('through the approval-hub command: `connections test --connection jira` with a revoked token exits 1', async () => {
+    let out = '';
+    const code = await main(['connections', 'test', '--connection', 'jira'], { out: (t) => { out += t; }, err: () => {}, env: { ...goodEnv(), JIRA_TOKEN: 'revoked', HUB_CONFIG: hubYaml() } });
+    assert.equal(code, 1);
+    assert.match(out, /^FAIL +jira +\(jira\) +credentials refused \(401\)/);
+    let err = '';
+    assert.equal(await main(['connections', 'check'], { out: () => {}, err: (t) => { err += t; }, env: {} }), 2);
+    assert.match(err, /unknown subcommand "check"/);
   });
 });
