@@ -193,6 +193,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     store,
     queue,
     policy,
+    policyOverlays: (c.policyOverlays ?? []).map((o) => resolve(dir, o)),
     mappingsDir: resolve(dir, c.mappingsDir ?? './mappings'),
     directory: c.directory ? resolve(dir, c.directory) : resolve(dirname(policy), 'directory.yaml'),
     conflicts: { rule: c.conflicts?.rule ?? 'reject-wins' },
@@ -219,6 +220,7 @@ interface RawConfig {
   store?: string;
   queue?: string;
   policy?: string;
+  policyOverlays?: string[];
   mappingsDir?: string;
   directory?: string;
   conflicts?: { rule?: 'reject-wins' | 'manual' };

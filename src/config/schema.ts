@@ -55,6 +55,7 @@ export const hubConfigSchema = {
     store: { type: 'string', pattern: '^(sqlite:.+|mongodb(\\+srv)?://.+)$' },
     queue: { type: 'string', pattern: '^(embedded|rediss?://.+)$' },
     policy: { type: 'string', minLength: 1 },
+    policyOverlays: { type: 'array', items: { type: 'string', minLength: 1 } },
     mappingsDir: { type: 'string', minLength: 1 },
     directory: { type: 'string', minLength: 1 },
     conflicts: {

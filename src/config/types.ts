@@ -20,6 +20,9 @@ export interface HubConfig {
   /** How divergent decisions from two tools are settled: "reject-wins" (default) or "manual" (an ops
    * engineer resolves it from the conflict report). */
   conflicts?: { rule: 'reject-wins' | 'manual' };
+  /** Absolute paths of team/region policy overlays, applied over the central policy in this order; an
+   * overlay may add or tighten rules, never loosen them (refused at load). */
+  policyOverlays?: string[];
   /** Public base URL of this hub (links back from external records). */
   publicUrl: string;
   connections: ConnectionSettings[];

@@ -71,16 +71,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let reconciler: ReconcilerHandle | null = null;
   let started = false;
 
+  const overlays = () => config.policyOverlays ?? [];
+
   async function load(): Promise<PipelineContext> {
     const directory = await loadDirectory(directoryPath(config));
     // The directory goes to the policy loader too, so a group or role the policy names but nobody has is an error at start.
-    const loaded = await loadPolicy(config.policy, { directory });
+    const loaded = await loadPolicy(config.policy, { directory, overlays: overlays() });
     const connections = await buildConnections(config, log, deps.connectionOptions);
     if (!loaded.ok) throw new Error(`the approval policy cannot be used:\n${formatPolicyErrors(loaded.errors).join('\n')}`);
     current = { config, store, queue, log, now, policy: loaded.policy, directory, connections, conflictRule: conflictRuleOf(config), historyCache: new Map() };
     reloader = createReloader<PipelineContext>({
-      files: () => reloadableFiles(config),
-      load: () => loadNextContext(current!),
+      files: () => reloadableFiles(config, overlays()),
+      load: () => loadNextContext(current!, overlays()),
       apply: (next) => {
         current = next;
       },

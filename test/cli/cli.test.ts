@@ -206,6 +206,30 @@ describe('check', () => {
     assert.match(r.err, /change_request\.yaml:\d+: /);
   });
 
+  test('the shipped team and region overlays load over the central policy', async () => {
+    const overlays = ['team-payments.yaml', 'region-eu.yaml'].map((f) => join(repo, 'config', 'policy-overlays', f));
+    const r = await run(['check'], { HUB_CONFIG: hubConfig(`policyOverlays: [${overlays.map((o) => JSON.stringify(o)).join(', ')}]\n`) });
+    assert.equal(r.code, 0, r.err);
+  });
+
+  test('an overlay that loosens the central policy: exit 2 naming the overlay file', async () => {
+    const loose = join(repo, 'config', 'policy-cases', 'broken', 'loosen-sod.yaml');
+    const r = await run(['check'], { HUB_CONFIG: hubConfig(`policyOverlays: [${JSON.stringify(loose)}]\n`) });
+    assert.equal(r.code, 2);
+    assert.match(r.err, /loosen-sod\.yaml:\d+: /);
+    assert.match(r.err, /separationOfDuties/);
+  });
+
+  test('a policy naming a group nobody in the directory has: exit 2', async () => {
+    const dir = join(writeConfig(''), '..');
+    writeFileSync(join(dir, 'policy.yaml'), 'risk:\n  tiers: { low: 0 }\nroutes:\n  - id: dba\n    when: "true"\n    steps: [{ name: DBA, approvers: { group: dbaa } }]\n');
+    writeFileSync(join(dir, 'directory.yaml'), 'people: []\n');
+    const file = writeConfig(`store: sqlite:./data/hub.db\npolicy: ${join(dir, 'policy.yaml')}\nmappingsDir: ${join(repo, 'mappings')}\n`);
+    const r = await run(['check'], { HUB_CONFIG: file });
+    assert.equal(r.code, 2);
+    assert.match(r.err, /dbaa/);
+  });
+
   test('a broken policy: exit 2 with its file:line', async () => {
     const dir = join(writeConfig(''), '..');
     writeFileSync(join(dir, 'policy.yaml'), 'routes:\n  - id: dba\n    when: "change.enviroment == \'production\'"\n    steps: [{ name: DBA, approvers: { group: dba } }]\n');

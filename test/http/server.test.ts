@@ -79,3 +79,13 @@ test('a broken policy file stops the hub with exit code 2 before the port opens,
   assert.ok(!/approval-hub listening|Server listening/.test(hub.out()), 'it never listened');
   assert.ok(!/\n\s+at /.test(hub.err()), `no stack trace:\n${hub.err()}`);
 });
+
+test('a policy overlay that loosens the central policy stops the hub with exit code 2, naming the overlay', async () => {
+  const repo = join(import.meta.dirname, '..', '..');
+  const loose = join(repo, 'config', 'policy-cases', 'broken', 'loosen-sod.yaml');
+  const file = writeConfig(`store: sqlite:./data/hub.db\n${repoFiles}policyOverlays: [${JSON.stringify(loose)}]\n`);
+  const hub = start(file);
+  const [code] = await hub.exited;
+  assert.equal(code, 2, hub.err());
+  assert.match(hub.err(), /loosen-sod\.yaml:\d+: .*separationOfDuties/);
+});

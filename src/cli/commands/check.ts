@@ -43,13 +43,15 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     const loaded = await loadConnectionMappings(cfg.mappingsDir, c, connector.mappingKinds ?? []);
     if (!loaded.ok) for (const e of loaded.errors) problems.push(`${rel(e.file)}:${e.line}: connection ${c.id}: ${e.reason}`);
   }
-  const policy = await loadPolicy(cfg.policy);
-  if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
+  let directory: Awaited<ReturnType<typeof loadDirectory>> | undefined;
   try {
-    await loadDirectory(directoryPath(cfg));
+    directory = await loadDirectory(directoryPath(cfg));
   } catch (err) {
     problems.push((err as Error).message);
   }
+  // Checked as the hub loads it: with its overlays, and against the directory so unknown groups and roles show.
+  const policy = await loadPolicy(cfg.policy, { overlays: [...(cfg.policyOverlays ?? [])], ...(directory ? { directory } : {}) });
+  if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
 
   // A mapping file can be reported twice (folder scan and the connection using it): once is enough.
   const unique = [...new Set(problems)];
