@@ -11,6 +11,7 @@ const echo: FastifyPluginAsync = async (app) => {
     rawText: request.rawBody?.toString('utf8') ?? null,
     body: (request.body ?? null) as unknown,
   }));
+  app.post('/api/v1/echo', { config: { roles: ['viewer'] } }, async (request) => ({ body: (request.body ?? null) as unknown }));
   app.get('/explode', async () => {
     throw new Error('connect ECONNREFUSED mongodb://admin:s3cret-db-password@db.internal:27017');
   });
@@ -48,6 +49,13 @@ describe('problem JSON', () => {
     const res = await hub.app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"state": ' });
     const p = assertProblem(res, 400, 'bad-json');
     assert.match(String(p.detail), /not valid JSON/);
+  });
+
+  test('an API body that is not sent as JSON is a 415 naming the content type, not a missing field', async () => {
+    const token = await hub.token(['viewer']);
+    const res = await hub.app.inject({ method: 'POST', url: '/api/v1/echo', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'title=hello' });
+    const p = assertProblem(res, 415, 'unsupported-media-type');
+    assert.match(String(p.detail), /application\/json, not "application\/x-www-form-urlencoded"/);
   });
 
   test('a "__proto__" key is refused as bad JSON', async () => {

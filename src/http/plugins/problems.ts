@@ -20,7 +20,13 @@ export function installProblems(app: FastifyInstance): void {
     request.rawBody = raw;
     const type = request.headers['content-type'] ?? '';
     // No route matched: the answer is a 404 whatever the body says, so it is not parsed.
-    if (!JSON_TYPE.test(type) || request.routeOptions.url === undefined) return done(null, raw);
+    if (request.routeOptions.url === undefined) return done(null, raw);
+    // The API speaks JSON only: a form or text body would otherwise look like an empty object and be
+    // refused for a missing field, which misleads. Webhook routes read the raw bytes and judge themselves.
+    if (!JSON_TYPE.test(type) && raw.length > 0 && request.routeOptions.url.startsWith('/api/')) {
+      return done(apiError('unsupported-media-type', `send the body as application/json, not "${type.slice(0, 100) || 'no content type'}"`));
+    }
+    if (!JSON_TYPE.test(type)) return done(null, raw);
     if (raw.length === 0) return done(null, undefined);
     try {
       const text = raw.toString('utf8');
