@@ -1,3 +1,5 @@
+// jira:issue_created deliveries for an issue in a JSM change project (options.changeProjects) or of a
+// change issue type (options.changeIssueTypes) → change.requested, the issue being the change's record.
 // jira:issue_updated deliveries → record.updated (status moved) and, for Jira Service Management,
 // decision.recorded when the approvals custom field changed and shows final answers. Reconciliation
 // reads the same issue shape from /rest/api/3/search/jql and shares issueEvents().
@@ -23,13 +25,14 @@ export function parseJira(delivery: InboundDelivery, ctx: ParseContext): ParseRe
     return { status: 'failed', reason: 'body is not JSON' };
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 'failed', reason: 'body is not a JSON object' };
-  if (body.webhookEvent !== 'jira:issue_updated') {
-    return { status: 'ignored', reason: `webhook event ${JSON.stringify(body.webhookEvent ?? null)} is not handled (expected jira:issue_updated)` };
+  if (body.webhookEvent !== 'jira:issue_updated' && body.webhookEvent !== 'jira:issue_created') {
+    return { status: 'ignored', reason: `webhook event ${JSON.stringify(body.webhookEvent ?? null)} is not handled (expected jira:issue_created or jira:issue_updated)` };
   }
   const issue = body.issue as JiraIssue | undefined;
   if (typeof issue !== 'object' || issue === null || typeof issue.key !== 'string' || typeof issue.fields !== 'object' || issue.fields === null || Array.isArray(issue.fields)) {
     return { status: 'failed', reason: 'issue: expected an object with key and fields' };
   }
+  if (body.webhookEvent === 'jira:issue_created') return changeRequested(issue, ctx);
   const project = ctx.connection.options.project;
   const issueProject = (issue.fields.project as { key?: unknown } | undefined)?.key;
   if (typeof project === 'string' && issueProject !== project) {
@@ -45,6 +48,33 @@ export function parseJira(delivery: InboundDelivery, ctx: ParseContext): ParseRe
     return { status: 'ignored', reason: `no tracked field changed on ${issue.key} (status${approvalsField ? `, ${approvalsField}` : ''}); changed: ${changed}` };
   }
   return issueEvents(issue, ctx.normalize, { status: statusChanged, approvalsField: approvalsChanged ? approvalsField : null });
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** A new issue is a change request when its project is a change project or its type a change type
+ * (either option alone is enough; both unset means the connection raises no changes). */
+function changeRequested(issue: JiraIssue, ctx: ParseContext): ParseResult {
+  const projects = stringList(ctx.connection.options.changeProjects);
+  const types = stringList(ctx.connection.options.changeIssueTypes);
+  const project = (issue.fields.project as { key?: unknown } | undefined)?.key;
+  const type = (issue.fields.issuetype as { name?: unknown } | undefined)?.name;
+  if (projects.length === 0 && types.length === 0) {
+    return { status: 'ignored', reason: `issue ${issue.key} created: this connection raises no changes (set options.changeProjects or options.changeIssueTypes)` };
+  }
+  const inProject = typeof project === 'string' && projects.includes(project);
+  const ofType = typeof type === 'string' && types.includes(type);
+  if (!inProject && !ofType) {
+    const wanted = [projects.length ? `project ${projects.join(' or ')}` : null, types.length ? `issue type ${types.join(' or ')}` : null].filter(Boolean).join(', or ');
+    return { status: 'ignored', reason: `issue ${issue.key} created in project ${String(project ?? null)} as ${JSON.stringify(type ?? null)}: changes are raised only for ${wanted}` };
+  }
+  const canonical = ctx.normalize('issue', issue);
+  if (!canonical.ok) return { status: 'failed', reason: `issue ${issue.key}: field ${canonical.field}: ${canonical.reason}` };
+  // The hub decides the change's state (policy, approvals); the Jira status only says where the request starts.
+  const change = Object.fromEntries(Object.entries(canonical.value).filter(([k]) => k !== 'state' && k !== 'updatedAt'));
+  return { status: 'events', events: [{ type: 'change.requested', change, link: issueLink(issue) }] };
 }
 
 export function approvalsFieldOf(ctx: { connection: { options: Record<string, unknown> } }): string | null {

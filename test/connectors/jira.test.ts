@@ -11,7 +11,7 @@ import { setupServer } from 'msw/node';
 import jira from '../../connectors/jira/index.ts';
 import { HttpError } from '../../src/sdk/index.ts';
 import { actionContext, actionInput, actionOf, allPages } from './support/context.ts';
-import { connectionFor, root } from './support/fixtures.ts';
+import { connectionFor, parseContext, root } from './support/fixtures.ts';
 
 const J = 'https://acme.atlassian.net';
 const server = setupServer();
@@ -221,5 +221,40 @@ describe('jira reconcile', () => {
     );
     const ctx = await actionContext(jira, conn, { cursor: JSON.stringify({ since: '2024-11-24T12:00:00Z', seen: [] }) });
     await assert.rejects(allPages(jira.reconcile!(ctx)), (e: unknown) => e instanceof HttpError && e.status === 429 && e.retryAfterMs === 12_000);
+  });
+});
+
+describe('jira issue_created → change.requested', () => {
+  const created = async (fields: Record<string, unknown>) => {
+    const body = await read('connectors/jira/fixtures/deliveries/issue-created-change/body.json');
+    const issue = body.issue as { fields: Record<string, unknown> };
+    issue.fields = { ...issue.fields, ...fields };
+    return { rawBody: Buffer.from(JSON.stringify(body)), headers: {}, receivedAt: new Date() };
+  };
+  const typeOnly = connectionFor('jira', { baseUrl: J, options: { changeIssueTypes: ['Change', 'Emergency change'] } });
+
+  it('raises a change for a change issue type in any project when only changeIssueTypes is set', async () => {
+    const d = await created({ project: { key: 'ITOPS' }, issuetype: { name: 'Emergency change' } });
+    const parsed = jira.parse!(d, await parseContext(typeOnly, jira.mappingKinds!));
+    assert.equal(parsed.status, 'events');
+    const [event] = (parsed as { events: { type: string; change: Record<string, unknown>; link: { externalId: string } }[] }).events;
+    assert.equal(event!.type, 'change.requested');
+    assert.equal(event!.link.externalId, 'CHG-42');
+    assert.equal(event!.change.title, 'Deploy payments-api 2.14.0 to production');
+    assert.equal(event!.change.team, 'payments');
+    assert.equal('state' in event!.change, false, 'the hub, not the Jira status, decides the change state');
+  });
+  it('ignores another issue type, naming what it would raise changes for', async () => {
+    const d = await created({ issuetype: { name: 'Service request' } });
+    assert.deepEqual(jira.parse!(d, await parseContext(typeOnly, jira.mappingKinds!)), {
+      status: 'ignored',
+      reason: 'issue CHG-42 created in project CHG as "Service request": changes are raised only for issue type Change or Emergency change',
+    });
+  });
+  it('fails naming the field when the issue has no summary', async () => {
+    const d = await created({ summary: null });
+    const parsed = jira.parse!(d, await parseContext(typeOnly, jira.mappingKinds!));
+    assert.equal(parsed.status, 'failed');
+    assert.match((parsed as { reason: string }).reason, /^issue CHG-42: field title: /);
   });
 });
