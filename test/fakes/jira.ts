@@ -22,6 +22,9 @@ export interface FakeJiraOptions {
   /** Minutes east of UTC of the API user's profile timezone: JQL dates are read in it. Default 0. */
   profileOffsetMinutes?: number;
   now?: () => number;
+  /** Custom field id of the JSM "Approvals" field (e.g. customfield_10027): when set, issues carry their
+   * approvals there as servicedeskapi ApprovalDTOs, as JSM sites do. Default: not rendered. */
+  approvalsField?: string;
 }
 
 interface Status {
@@ -69,6 +72,8 @@ export interface JiraIssue {
   updated: number;
   histories: { id: string; author: string; created: number; items: Record<string, string | null>[] }[];
   comments: { id: string; author: string; body: unknown; created: number; public: boolean; via: 'api' | 'servicedeskapi'; properties: { key: string; value: unknown }[] }[];
+  /** Site-specific custom fields (customfield_NNNNN → value), rendered as given. */
+  customFields?: Record<string, unknown>;
 }
 
 export interface JsmApproval {
@@ -87,7 +92,7 @@ export interface FakeJira extends FakeBase {
   accounts: JiraAccount[];
   issues: Map<string, JiraIssue>;
   approvals: JsmApproval[];
-  createIssue(fields: { summary: string; status?: string; labels?: string[]; description?: unknown; reporter?: string }): JiraIssue;
+  createIssue(fields: { summary: string; status?: string; labels?: string[]; description?: unknown; reporter?: string; customFields?: Record<string, unknown> }): JiraIssue;
   /** Someone moves an issue in the Jira UI. */
   transitionAs(accountId: string, key: string, transitionName: string): void;
   addApproval(key: string, name: string, approverAccountIds: string[]): JsmApproval;
@@ -99,6 +104,11 @@ export interface FakeJira extends FakeBase {
   sendIssueUpdated(
     url: string,
     opts: { key: string; secret?: string; actor?: string; items?: Record<string, string | null>[]; eventType?: string; identifier?: string; retry?: number },
+  ): Promise<{ status: number; body: string; identifier: string; payload: Record<string, unknown> }>;
+  /** Sends a `jira:issue_created` webhook for the issue (the issue_updated envelope without changelog). */
+  sendIssueCreated(
+    url: string,
+    opts: { key: string; secret?: string; actor?: string; identifier?: string },
   ): Promise<{ status: number; body: string; identifier: string; payload: Record<string, unknown> }>;
 }
 
@@ -198,6 +208,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       priority: { self: `${baseUrl}/rest/api/3/priority/3`, name: 'Medium', id: '3' },
       created: jiraTime(i.created),
       updated: jiraTime(i.updated),
+      ...(i.customFields ?? {}),
+      ...(opts.approvalsField ? { [opts.approvalsField]: approvals.filter((a) => a.issueKey === i.key).map((a) => renderApproval(a, null)) } : {}),
     };
   }
   function renderIssue(i: JiraIssue, fieldsParam: string[] | null, expandChangelog = false): Record<string, unknown> {
@@ -572,7 +584,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
   );
   baseUrl = base.url;
 
-  function create(f: { summary: string; status?: string; labels?: string[]; description?: unknown; reporter?: string }, project = 'CHG'): JiraIssue {
+  function create(f: { summary: string; status?: string; labels?: string[]; description?: unknown; reporter?: string; customFields?: Record<string, unknown> }, project = 'CHG'): JiraIssue {
     const n = ++nextIssue;
     const i: JiraIssue = {
       id: String(n),
@@ -586,6 +598,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       updated: now(),
       histories: [],
       comments: [],
+      ...(f.customFields ? { customFields: f.customFields } : {}),
     };
     if (!JIRA_STATUSES[i.status]) throw new Error(`fake Jira: unknown status ${i.status}`);
     issues.set(i.key, i);
@@ -625,6 +638,25 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       return a;
     },
     render: (key) => renderIssue(findIssue(key)!, null),
+    async sendIssueCreated(url, o) {
+      const i = findIssue(o.key);
+      if (!i) throw new Error(`fake Jira: no issue ${o.key}`);
+      const { changelog: _changelog, ...envelope } = structuredClone(template);
+      const payload = {
+        ...envelope,
+        timestamp: now(),
+        webhookEvent: 'jira:issue_created',
+        issue_event_type_name: 'issue_created',
+        user: user(o.actor ?? i.reporter),
+        issue: { id: i.id, self: `${baseUrl}/rest/api/2/${i.id}`, key: i.key, fields: allFields(i) },
+      };
+      const raw = JSON.stringify(payload);
+      const identifier = o.identifier ?? randomUUID();
+      const headers: Record<string, string> = { 'x-atlassian-webhook-identifier': identifier, 'x-atlassian-webhook-flow': 'Primary', 'user-agent': 'Atlassian Webhook HTTP Client' };
+      if (o.secret) headers['x-hub-signature'] = `sha256=${hmacSha256Hex(o.secret, raw)}`;
+      const r = await deliver(url, raw, headers);
+      return { ...r, identifier, payload };
+    },
     async sendIssueUpdated(url, o) {
       const i = findIssue(o.key);
       if (!i) throw new Error(`fake Jira: no issue ${o.key}`);
