@@ -129,7 +129,8 @@ async function assertAllProcessedOnce(store: Store, target: CallbackTarget, chan
       last = JSON.stringify(c);
       return c.received === 0 && c.processed + c.ignored + c.failed === all ? c : null;
     },
-    100_000,
+    // jongodb processes ~12 changes/s on this 2-core machine, slower when other work shares the cores.
+    200_000,
     1000,
   ).catch((err: Error) => {
     throw new Error(`${err.message}; last seen: ${last}`);
@@ -179,7 +180,7 @@ async function assertAuditVerifies(hub: HubProcess, store: Store, changes: numbe
 
 describe('kill -9 during a burst of deliveries', () => {
   for (const v of variants()) {
-    it(`loses no acknowledged delivery and repeats no action: ${v.name}`, { timeout: 170_000 }, async (t) => {
+    it(`loses no acknowledged delivery and repeats no action: ${v.name}`, { timeout: 290_000 }, async (t) => {
       await v.cleanup?.();
       const target = await startCallbackTarget();
       const secret = newWebhookSecret();
