@@ -143,6 +143,9 @@ export interface Directory {
   oncall: Record<string, string[]>; // schedule → person ids currently on call
   holidays: string[]; // ISO dates (YYYY-MM-DD)
   freezes: { from: string; until: string; reason: string }[];
+  /** How each tool names people who arrive without an email there (Atlassian account ids, ServiceNow
+   * user names or sys_ids, GitHub logins): tool (connector id) → its lower-cased name → person id. */
+  accounts?: Record<string, Record<string, string>>;
 }
 
 /** Outcome history used by the risk model (computed by the pipeline from stored changes). */

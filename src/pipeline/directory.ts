@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { connectors } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
 import type { Directory, Person } from '../core/types.ts';
 
@@ -47,6 +48,8 @@ export function parseDirectory(text: string, file = 'directory.yaml'): Directory
   if (!Array.isArray(root.people)) return fail(['people'], 'expected a list of people');
 
   const people: Record<string, Person> = {};
+  const accounts: Record<string, Record<string, string>> = {};
+  const tools = connectors.map((c) => c.id);
   root.people.forEach((raw: unknown, i: number) => {
     const at = (...rest: (string | number)[]) => ['people', i, ...rest];
     if (!isObject(raw)) return fail(at(), 'expected a mapping');
@@ -82,6 +85,22 @@ export function parseDirectory(text: string, file = 'directory.yaml'): Directory
     }
     if (raw.manager != null && typeof raw.manager !== 'string') return fail(at('manager'), 'expected a person id');
     if (raw.active != null && typeof raw.active !== 'boolean') return fail(at('active'), 'expected true or false');
+    if (raw.accounts != null) {
+      if (!isObject(raw.accounts)) return fail(at('accounts'), `expected tool → account name(s), e.g. { jira: <Atlassian account id>, servicenow: <user_name>, github: <login> }`);
+      for (const [tool, names] of Object.entries(raw.accounts)) {
+        if (!tools.includes(tool)) return fail(at('accounts', tool), `unknown tool "${tool}" (known: ${tools.join(', ')})`);
+        const list = Array.isArray(names) ? names : [names];
+        list.forEach((name: unknown, j: number) => {
+          const where = Array.isArray(names) ? at('accounts', tool, j) : at('accounts', tool);
+          if (typeof name !== 'string' || name.trim() === '') return fail(where, `expected the person's ${tool} account name (or a list of them)`);
+          // Tools compare these without case (GitHub logins, ServiceNow user names); account ids are lower case anyway.
+          const key = name.trim().toLowerCase();
+          const taken = (accounts[tool] ??= {})[key];
+          if (taken !== undefined) return fail(where, `${tool} account "${name}" is already ${taken === id ? 'listed for this person' : `${taken}'s`}; one account names one person`);
+          accounts[tool][key] = id;
+        });
+      }
+    }
     people[id] = {
       id,
       name: typeof raw.name === 'string' ? raw.name : id,
@@ -125,7 +144,14 @@ export function parseDirectory(text: string, file = 'directory.yaml'): Directory
     if (!isObject(f) || !isInstant(f.from) || !isInstant(f.until) || typeof f.reason !== 'string') return fail(['freezes', j], 'expected { from: ISO time, until: ISO time, reason }');
     return { from: toIso(f.from), until: toIso(f.until), reason: f.reason };
   });
-  return { people, oncall, holidays: holidayDates, freezes: parsedFreezes };
+  return { people, oncall, holidays: holidayDates, freezes: parsedFreezes, accounts };
+}
+
+/** The directory person a tool's name for someone stands for: a person id (email) as is, else the
+ * account the directory lists for that tool; a name nobody claims stays as the tool gave it. */
+export function personFor(directory: Directory, tool: string, name: string): string {
+  if (directory.people[name]) return name;
+  return directory.accounts?.[tool]?.[name.trim().toLowerCase()] ?? name;
 }
 
 function formatPath(path: (string | number)[]): string {

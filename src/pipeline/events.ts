@@ -8,6 +8,7 @@ import { changeIdFor, changeOf, completeChange, linkRef } from './canonical.ts';
 import { redrive, runCommand, type CommandMeta } from './commands.ts';
 import { onDivergentDecision, onDivergentState } from './conflicts.ts';
 import { actionContext, type PipelineContext } from './context.ts';
+import { personFor } from './directory.ts';
 
 export type EventOutcome = { status: 'processed'; changeId: string; note?: string } | { status: 'ignored'; reason: string };
 
@@ -81,7 +82,9 @@ async function onChangeRequested(ctx: PipelineContext, connectionId: string, eve
   }
   const sourceTool = sourceToolOf(ctx, connectionId);
   const conn = ctx.connections.get(connectionId);
-  const requested = await packageEvidence(ctx, connectionId, changeId, withDefaults(conn?.settings.options.changeDefaults, event.change), event.link);
+  const evidence = await packageEvidence(ctx, connectionId, changeId, withDefaults(conn?.settings.options.changeDefaults, event.change), event.link);
+  // Separation of duties compares directory people: a requester known to the tool only by an account id is named as the person.
+  const requested = typeof evidence.requester === 'string' ? { ...evidence, requester: personFor(ctx.directory, sourceTool, evidence.requester) } : evidence;
   const change = completeChange(changeId, requested, ctx.now());
   // Links first: the effects of the submit (comment on the Jira issue, answer the gate) are routed by them.
   // Linking to a change id that is not stored yet is fine: the id is derived from this very record.
@@ -119,11 +122,12 @@ async function onDecision(ctx: PipelineContext, connectionId: string, event: Ext
   const step = stepForDecision(change);
   const decision: Decision = {
     outcome: event.outcome,
-    actor: event.actor,
+    // Eligibility, quorum and separation of duties count directory people, not a tool's account ids.
+    actor: personFor(ctx.directory, sourceTool, event.actor),
     rationale: event.rationale,
     sourceTool,
     at: event.at,
-    onBehalfOf: event.onBehalfOf ?? null,
+    onBehalfOf: event.onBehalfOf ? personFor(ctx.directory, sourceTool, event.onBehalfOf) : null,
     stepId: step?.id ?? null,
     kind: 'normal',
     expiresAt: null,
