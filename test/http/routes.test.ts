@@ -18,6 +18,7 @@ describe('changes', () => {
       { id: 'chg-1', state: 'pending-approval', tier: 'high', team: 'payments', title: 'Rotate DB credentials' },
       { id: 'chg-2', state: 'approved', tier: 'low', team: 'payments', title: 'Bump logging library' },
       { id: 'chg-3', state: 'pending-approval', tier: 'high', team: 'search', title: 'Reindex catalogue' },
+      { id: 'chg-4', state: 'rejected', tier: 'low', team: 'identity', title: 'Drop legacy sessions' },
     ];
     for (const [i, r] of rows.entries()) {
       await hub.store.changes.create({ ...r, environment: 'production', type: 'normal', createdAt: at(i), data: { id: r.id, title: r.title, state: r.state, steps: [] } });
@@ -28,6 +29,10 @@ describe('changes', () => {
     });
     await hub.store.audit.append({ changeId: 'chg-1', action: 'state', actor: 'system', sourceTool: 'hub', at: at(1), before: null, after: 'pending-approval', rationale: null, correlation: 'dlv-1' });
     await hub.store.audit.append({ changeId: 'chg-2', action: 'state', actor: 'system', sourceTool: 'hub', at: at(2), before: null, after: 'approved', rationale: null, correlation: null });
+    await hub.store.audit.append({
+      changeId: 'chg-4', action: 'state:rejected', actor: 'hub', sourceTool: 'hub', at: at(4), before: { state: 'draft' }, after: { state: 'rejected' },
+      rationale: 'Auto-rejected: a rollback plan is required [rollback-plan]', correlation: 'req-4',
+    });
   });
   after(() => hub.close());
 
@@ -60,25 +65,37 @@ describe('changes', () => {
       if (!page.next) break;
       query = `?limit=2&cursor=${encodeURIComponent(page.next)}`;
     }
-    assert.deepEqual(seen.sort(), ['chg-1', 'chg-2', 'chg-3']);
+    assert.deepEqual(seen.sort(), ['chg-1', 'chg-2', 'chg-3', 'chg-4']);
   });
 
-  test('list items carry the summary and the title', async () => {
+  test('list items are the same representation as one change', async () => {
     const item = (await list('?team=search')).items[0]!;
-    assert.deepEqual(Object.keys(item).sort(), ['createdAt', 'environment', 'id', 'state', 'team', 'tier', 'title', 'type', 'updatedAt', 'version']);
+    const one = JSON.parse((await hub.app.inject({ url: '/api/v1/changes/chg-3', headers: auth })).body);
+    assert.deepEqual(item, one);
     assert.equal(item.title, 'Reindex catalogue');
   });
 
-  test('one change comes with the canonical change and its links, without connector-private link data', async () => {
+  test('one change comes with its links, without connector-private link data', async () => {
     const res = await hub.app.inject({ url: '/api/v1/changes/chg-1', headers: auth });
     assert.equal(res.statusCode, 200);
     const body = JSON.parse(res.body);
     assert.equal(body.id, 'chg-1');
-    assert.deepEqual(body.change, { id: 'chg-1', title: 'Rotate DB credentials', state: 'pending-approval', steps: [] });
+    assert.equal(body.title, 'Rotate DB credentials');
+    assert.equal(body.state, 'pending-approval');
+    assert.deepEqual(body.steps, []);
     assert.equal(body.links.length, 1);
     assert.equal(body.links[0].externalId, 'a1b2c3');
     assert.equal(body.links[0].url, 'https://acme.service-now.com/change_request.do?sys_id=a1b2c3');
     assert.ok(!res.body.includes('not-for-api-readers'));
+  });
+
+  test('a rejected change says why, and who decided, from its state transition', async () => {
+    const res = await hub.app.inject({ url: '/api/v1/changes/chg-4', headers: auth });
+    const body = JSON.parse(res.body);
+    assert.equal(body.state, 'rejected');
+    assert.deepEqual(body.stateChange, {
+      from: 'draft', to: 'rejected', reason: 'Auto-rejected: a rollback plan is required [rollback-plan]', actor: 'hub', sourceTool: 'hub', at: at(4),
+    });
   });
 
   test('an unknown change is a 404 problem', async () => {
@@ -102,8 +119,8 @@ describe('changes', () => {
     const auditor = { authorization: `Bearer ${await hub.token(['auditor'])}` };
     const ok = JSON.parse((await hub.app.inject({ url: '/api/v1/audit/verify', headers: auditor })).body);
     assert.equal(ok.ok, true);
-    assert.equal(ok.checked, 2);
-    assert.equal(ok.head.seq, 2);
+    assert.equal(ok.checked, 3);
+    assert.equal(ok.head.seq, 3);
     const res = await hub.app.inject({ url: `/api/v1/audit/verify?checkpointSeq=2&checkpointHash=${'a'.repeat(64)}`, headers: auditor });
     const bad = JSON.parse(res.body);
     assert.equal(bad.ok, false);

@@ -2,10 +2,12 @@
 // engine like one that arrived from a tool: risk, plan, approvals opened in the system of record.
 import type { FastifyPluginAsync } from 'fastify';
 import { apiError } from '../../errors.ts';
-import { changeIdFor, changeOf, completeChange, newChangeId } from '../../pipeline/canonical.ts';
+import { changeIdFor, completeChange, newChangeId } from '../../pipeline/canonical.ts';
 import { runCommand } from '../../pipeline/commands.ts';
 import type { PipelineContext } from '../../pipeline/context.ts';
 import type { JsonObject, Store } from '../../store/port.ts';
+import { loadChangeView } from '../change-view.ts';
+import { changeRef } from '../schemas/change.ts';
 import { anyObject, problemRef } from '../schemas/common.ts';
 
 export interface PipelineRouteDeps {
@@ -65,21 +67,6 @@ export interface ChangeInput {
   [field: string]: unknown;
 }
 
-export const changeOutputSchema = {
-  type: 'object',
-  required: ['id', 'state'],
-  properties: {
-    id: { type: 'string' },
-    state: { type: 'string' },
-    type: { type: 'string' },
-    title: { type: 'string' },
-    risk: { type: ['object', 'null'], additionalProperties: true },
-    steps: { type: 'array', items: anyObject },
-    decisions: { type: 'array', items: anyObject },
-  },
-  additionalProperties: true,
-} as const;
-
 /** Creates a change from API input: links first (the submit's effects are routed by them), then submit. */
 export async function submitChange(ctx: PipelineContext, id: string, input: ChangeInput, actor: string, correlation: string) {
   const { links = [], ...fields } = input;
@@ -104,7 +91,7 @@ export function changeWriteRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
         tags: ['changes'],
         headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200, description: 'A retry with the same key returns the change created first' } } },
         body: changeInputSchema,
-        response: { 200: changeOutputSchema, 201: changeOutputSchema, 422: problemRef },
+        response: { 200: changeRef, 201: changeRef, 422: problemRef },
       },
     }, async (request, reply) => {
       const ctx = await deps.context();
@@ -112,12 +99,15 @@ export function changeWriteRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
       const key = request.headers['idempotency-key'];
       const id = key ? changeIdFor('api', principal.tokenId, key) : newChangeId();
       if (key) {
-        const existing = await deps.store.changes.get(id);
-        if (existing) return reply.code(200).send(changeOf(existing));
+        const existing = await loadChangeView(deps.store, id);
+        if (existing) return reply.code(200).send(existing);
       }
       const outcome = await submitChange(ctx, id, request.body, principal.actor, request.id);
       if (!outcome.ok) throw apiError('unprocessable', `the change was not accepted: ${outcome.reason}`, { extra: { reason: outcome.code } });
-      return reply.code(201).header('location', `/api/v1/changes/${id}`).send(outcome.change);
+      // Read back from the store, so the answer carries what GET /api/v1/changes/:id would: the stored
+      // version, links, and the reason of an auto-rejection (recorded only in the audit transitions).
+      const view = await loadChangeView(deps.store, id);
+      return reply.code(201).header('location', `/api/v1/changes/${id}`).send(view);
     });
   };
 }

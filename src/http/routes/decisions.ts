@@ -9,8 +9,10 @@ import { apiError } from '../../errors.ts';
 import { runCommand } from '../../pipeline/commands.ts';
 import { systemOfRecord } from '../../pipeline/context.ts';
 import { stepForDecision } from '../../pipeline/events.ts';
+import { loadChangeView } from '../change-view.ts';
+import { changeRef, decisionSchema } from '../schemas/change.ts';
 import { problemRef } from '../schemas/common.ts';
-import { changeOutputSchema, type PipelineRouteDeps } from './changes-write.ts';
+import type { PipelineRouteDeps } from './changes-write.ts';
 
 interface DecisionBody {
   outcome: 'approve' | 'reject';
@@ -44,7 +46,7 @@ export function decisionRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
             stepId: { type: 'string', description: 'default: the step open now' },
           },
         },
-        response: { 201: { type: 'object', properties: { change: changeOutputSchema, decision: { type: 'object', additionalProperties: true } } }, 404: problemRef, 409: problemRef, 422: problemRef },
+        response: { 201: { type: 'object', required: ['change', 'decision'], properties: { change: changeRef, decision: decisionSchema } }, 404: problemRef, 409: problemRef, 422: problemRef },
       },
     }, async (request, reply) => {
       const ctx = await deps.context();
@@ -91,7 +93,11 @@ export function decisionRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
         if (outcome.code === 'change-not-found') throw apiError('change-not-found', outcome.reason);
         throw apiError('unprocessable', `the decision was not accepted: ${outcome.reason}`, { extra: { reason: outcome.code } });
       }
-      return reply.code(201).send({ change: outcome.change, decision });
+      const change = await loadChangeView(deps.store, record.id);
+      // The decision as the engine recorded it (it fills in delegation and expiry).
+      const made = decision as Decision | null;
+      const recorded = change?.decisions.findLast((d) => d.actor === made?.actor && d.at === made?.at) ?? made;
+      return reply.code(201).send({ change, decision: recorded });
     });
   };
 }
