@@ -2,8 +2,13 @@
 // has no total and no startAt). JQL dates have minute resolution in the user's profile time zone, so the
 // query starts one minute before the cursor and issues already seen at the same `updated` are skipped.
 // The cursor is JSON: { "since": ISO time of the newest update seen, "seen": ["<id>@<updated>", ...] }.
-import type { CanonicalEvent, ReconcileContext, ReconcilePage } from '../../src/sdk/index.ts';
-import { approvalsFieldOf, issueEvents, type JiraIssue } from './parse.ts';
+// Without the JSM Approvals custom field (options.approvalsField unset) neither the webhook nor the
+// search carries approvers' answers, so each request found around its approval gate (its status maps to
+// pending-approval, approved or rejected) has its approvals read from the servicedeskapi; answering an
+// approval updates the request, so a decision whose webhook was lost is found by the next run.
+import { HttpError, type CanonicalEvent, type ReconcileContext, type ReconcilePage } from '../../src/sdk/index.ts';
+import { listApprovals } from './jsm-approvals.ts';
+import { approvalDecisions, approvalsFieldOf, issueEvents, issueLink, type JiraIssue } from './parse.ts';
 
 const pageSize = 100;
 const overlapMs = 60_000;
@@ -66,6 +71,9 @@ export async function* reconcileJira(ctx: ReconcileContext): AsyncIterable<Recon
       const updated = typeof issue.fields.updated === 'string' ? issue.fields.updated : '';
       const mark = `${issue.id}@${updated}`;
       if (seen.has(mark)) continue;
+      // Decisions before the status: the status a final answer moves the request to (e.g. Awaiting
+      // implementation) follows from the decision, which the hub must have first.
+      if (!approvalsField && options.readApprovals !== false) events.push(...(await answeredApprovals(ctx, issue)));
       const parsed = issueEvents(issue, ctx.normalize, { status: true, approvalsField });
       if (parsed.status === 'events') events.push(...parsed.events);
       else if (parsed.status === 'failed') ctx.log.warn({ connection: ctx.connection.id, issue: issue.key, reason: parsed.reason }, 'jira issue not reconciled');
@@ -81,4 +89,31 @@ export async function* reconcileJira(ctx: ReconcileContext): AsyncIterable<Recon
     }));
     yield { events, cursor: JSON.stringify({ since, seen: [...seen] }) };
   }
+}
+
+/** Statuses a JSM approval is asked in or leaves the request in. */
+const aroundApproval = new Set(['pending-approval', 'approved', 'rejected']);
+
+/** The request's answered approvals as decisions, read from /rest/servicedeskapi/request/{key}/approval. */
+async function answeredApprovals(ctx: ReconcileContext, issue: JiraIssue): Promise<CanonicalEvent[]> {
+  const canonical = ctx.normalize('issue', issue);
+  if (!canonical.ok || !aroundApproval.has(canonical.value.state as string)) return [];
+  let approvals;
+  try {
+    approvals = await listApprovals(ctx.http, issue.key);
+  } catch (err) {
+    // Not a service request (a plain Jira issue in the project), or the hub's account is no agent there:
+    // nothing to read. Anything else (rate limit, outage) fails the run, which replays this page.
+    if (err instanceof HttpError && (err.status === 404 || err.status === 403)) {
+      ctx.log.warn({ connection: ctx.connection.id, issue: issue.key, status: err.status }, 'jsm approvals not readable; skipped');
+      return [];
+    }
+    throw err;
+  }
+  const decided = approvalDecisions(issue.key, approvals, ctx.normalize, issueLink(issue));
+  if (!decided.ok) {
+    ctx.log.warn({ connection: ctx.connection.id, issue: issue.key, reason: decided.reason }, 'jsm approvals not reconciled');
+    return [];
+  }
+  return decided.events;
 }

@@ -189,6 +189,7 @@ describe('jira reconcile', () => {
     const older = { ...issue, id: '10041', key: 'CHG-41', fields: { ...issue.fields, updated: '2024-11-24T14:00:30.000+0100' } };
     const seenBefore = { ...issue, id: '10040', key: 'CHG-40', fields: { ...issue.fields, updated: '2024-11-24T13:59:10.000+0100' } };
     const requests: URLSearchParams[] = [];
+    const list = await approvalsList();
     server.use(
       http.get(`${J}/rest/api/3/search/jql`, ({ request }) => {
         const q = new URL(request.url).searchParams;
@@ -196,6 +197,8 @@ describe('jira reconcile', () => {
         if (!q.get('nextPageToken')) return HttpResponse.json({ issues: [seenBefore, older], nextPageToken: 'tok-2', isLast: false });
         return HttpResponse.json({ issues: [issue], isLast: true });
       }),
+      // No approvals field configured: the approvals are read per request; these have none answered.
+      http.get(`${J}/rest/servicedeskapi/request/:key/approval`, () => HttpResponse.json({ ...list, size: 0, values: [] })),
     );
     const cursor = JSON.stringify({ since: '2024-11-24T12:59:10.000Z', seen: ['10040@2024-11-24T13:59:10.000+0100'] });
     const ctx = await actionContext(jira, conn, { cursor });
@@ -211,6 +214,72 @@ describe('jira reconcile', () => {
       ['record.updated', 'CHG-42', 'approved'],
     ]);
     assert.deepEqual(JSON.parse(pages.at(-1)!.cursor), { since: '2024-11-24T13:20:00.118Z', seen: ['10042@2024-11-24T14:20:00.118+0100'] });
+  });
+
+  it('without the approvals field, reads JSM approvals page by page (start/limit/isLastPage) and puts the decision before the status', async () => {
+    const issue = await issueFixture(); // CHG-42, moved to Awaiting implementation by the approval
+    const list = await approvalsList();
+    const first = list.values[0]!;
+    const approver = (first.approvers as { approver: Record<string, unknown> }[])[0]!;
+    const pending = { ...first, id: '6', name: 'Security approval' };
+    const answered = {
+      ...first,
+      finalDecision: 'approved',
+      approvers: [{ approver: { ...approver.approver, accountId: '712020:5f9a3c2e-7d41-4b8e-9a1c-2e6f0b7d4c11', displayName: 'Priya Natarajan' }, approverDecision: 'approved' }],
+      completedDate: { iso8601: '2024-11-24T14:19:00+0100', jira: '2024-11-24T14:19:00+0100', friendly: 'Today 2:19 PM', epochMillis: 1732454340000 },
+    };
+    const approvalQueries: URLSearchParams[] = [];
+    server.use(
+      http.get(`${J}/rest/api/3/search/jql`, () => HttpResponse.json({ issues: [issue], isLast: true })),
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, ({ request }) => {
+        const q = new URL(request.url).searchParams;
+        approvalQueries.push(q);
+        // JSM may return fewer than the limit asked for; isLastPage says whether more follow.
+        if (q.get('start') === '0') return HttpResponse.json({ ...list, size: 1, start: 0, limit: 50, isLastPage: false, values: [pending] });
+        return HttpResponse.json({ ...list, size: 1, start: 1, limit: 50, isLastPage: true, values: [answered] });
+      }),
+    );
+    const ctx = await actionContext(jira, conn, { cursor: JSON.stringify({ since: '2024-11-24T12:00:00Z', seen: [] }) });
+    const events = (await allPages(jira.reconcile!(ctx))).flatMap((p) => p.events);
+    assert.deepEqual(approvalQueries.map((q) => [q.get('start'), q.get('limit')]), [['0', '50'], ['1', '50']]);
+    assert.deepEqual(events.map((e) => e.type), ['decision.recorded', 'record.updated']);
+    const decision = events[0] as unknown as { outcome: string; actor: string; at: string; link: { externalId: string; data: { approvalId: string } } };
+    assert.equal(decision.outcome, 'approve');
+    assert.equal(decision.actor, '712020:5f9a3c2e-7d41-4b8e-9a1c-2e6f0b7d4c11', 'the account id; the directory names the person');
+    assert.equal(decision.at, '2024-11-24T13:19:00.000Z');
+    assert.equal(decision.link.externalId, 'CHG-42');
+    assert.equal(decision.link.data.approvalId, '7');
+  });
+
+  it('skips a request whose approvals Jira will not show (a plain issue: 404) and reads no approvals for a request past its approval', async () => {
+    const issue = await issueFixture();
+    const implementing = { ...issue, id: '10043', key: 'CHG-43', fields: { ...issue.fields, status: { ...(issue.fields.status as object), name: 'Implementing' } } };
+    const asked: string[] = [];
+    server.use(
+      http.get(`${J}/rest/api/3/search/jql`, () => HttpResponse.json({ issues: [issue, implementing], isLast: true })),
+      http.get(`${J}/rest/servicedeskapi/request/:key/approval`, ({ params }) => {
+        asked.push(String(params.key));
+        return HttpResponse.json({ errorMessage: 'Request does not exist or you do not have permission to see it.', i18nErrorMessage: { i18nKey: 'sd.request.error.not.found', parameters: [] } }, { status: 404 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn, { cursor: JSON.stringify({ since: '2024-11-24T12:00:00Z', seen: [] }) });
+    const events = (await allPages(jira.reconcile!(ctx))).flatMap((p) => p.events);
+    assert.deepEqual(asked, ['CHG-42']);
+    assert.deepEqual(events.map((e) => [e.type, e.link.externalId]), [['record.updated', 'CHG-42'], ['record.updated', 'CHG-43']]);
+    assert.ok(ctx.log.entries.some((l) => l.level === 'warn' && l.msg === 'jsm approvals not readable; skipped'));
+  });
+
+  it('reads no approvals when the approvals field carries them', async () => {
+    const withField = connectionFor('jira', {
+      baseUrl: J,
+      auth: { type: 'basic', username: 'hub@acme.example', password: 'api-token' },
+      options: { ...conn.options, approvalsField: 'customfield_10027' },
+    });
+    const issue = await issueFixture();
+    server.use(http.get(`${J}/rest/api/3/search/jql`, () => HttpResponse.json({ issues: [{ ...issue, fields: { ...issue.fields, customfield_10027: [] } }], isLast: true })));
+    const ctx = await actionContext(jira, withField, { cursor: JSON.stringify({ since: '2024-11-24T12:00:00Z', seen: [] }) });
+    const events = (await allPages(jira.reconcile!(ctx))).flatMap((p) => p.events);
+    assert.deepEqual(events.map((e) => e.type), ['record.updated']);
   });
 
   it('surfaces a 429 with Retry-After as HttpError.retryAfterMs', async () => {

@@ -2,26 +2,9 @@
 // as its owner: the hub can record a decision only on approvals assigned to the hub's own Jira account
 // (add that account as an approver, e.g. through the approver group). Jira Cloud's answer endpoint
 // takes no comment, so the rationale is posted as a separate internal comment.
-import { PermanentError, type ActionContext, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
+import { PermanentError, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
+import { approvalsPath, listApprovals } from '../jsm-approvals.ts';
 import { approvalDecisions, issueLink } from '../parse.ts';
-
-interface ApprovalDTO {
-  id: string;
-  name: string;
-  finalDecision: 'pending' | 'approved' | 'declined';
-  canAnswerApproval: boolean;
-  approvers: { approver: { accountId: string; emailAddress?: string; displayName?: string }; approverDecision: string }[];
-}
-
-function approvalsPath(key: string, id?: string): string {
-  return `/rest/servicedeskapi/request/${encodeURIComponent(key)}/approval${id ? `/${encodeURIComponent(id)}` : ''}`;
-}
-
-async function listApprovals(ctx: ActionContext, key: string): Promise<ApprovalDTO[]> {
-  // A request rarely has more than a handful of approvals; 50 is JSM's page maximum.
-  const res = await ctx.http.request<{ values: ApprovalDTO[] }>({ method: 'GET', path: approvalsPath(key), query: { start: 0, limit: 50 } });
-  return res.body.values;
-}
 
 export const recordDecision: ActionDefinition = {
   intent: 'record-decision',
@@ -31,7 +14,7 @@ export const recordDecision: ActionDefinition = {
     const outcome = input.params.outcome;
     if (outcome !== 'approve' && outcome !== 'reject') throw new PermanentError('record-decision needs params.outcome "approve" or "reject"');
     const key = input.link.externalId;
-    const approvals = await listApprovals(ctx, key);
+    const approvals = await listApprovals(ctx.http, key);
     const wantedId = typeof input.params.approvalId === 'string' ? input.params.approvalId : null;
     const candidates = wantedId ? approvals.filter((a) => a.id === wantedId) : approvals;
     if (candidates.length === 0) throw new PermanentError(`${key} has no JSM approval${wantedId ? ` ${wantedId}` : ''}`);
@@ -66,7 +49,7 @@ export const readApprovals: ActionDefinition = {
   async run(input, ctx) {
     if (input.link?.kind !== 'issue') throw new PermanentError('read-approvals needs a linked Jira issue');
     const key = input.link.externalId;
-    const approvals = await listApprovals(ctx, key);
+    const approvals = await listApprovals(ctx.http, key);
     const link = issueLink({ id: String(input.link.data?.id ?? key), key, fields: {} });
     const decided = approvalDecisions(key, approvals, ctx.normalize ?? missingNormalize, link);
     if (!decided.ok) throw new PermanentError(decided.reason);
