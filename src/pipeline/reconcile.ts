@@ -117,8 +117,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       normalize: (kind, payload) => conn.normalize(kind, payload),
       cursor: cursorBefore,
     };
+    const repaired = new Set<string>();
     for await (const page of reconcile(ctx)) {
-      if (page.events.length > 0) await deps.handleEvents(connectionId, page.events, { correlation: runId });
+      if (page.events.length > 0) {
+        await deps.handleEvents(connectionId, page.events, { correlation: runId });
+        await noteRepairs(conn, connectionId, runId, tick, page.events, repaired);
+      }
       // After the page's events are handled: a crash before this line replays the page (the engine is
       // idempotent), a crash after it never does.
       await store.cursors.set(connectionId, cursorName, page.cursor);
@@ -145,6 +149,34 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     await store.cursors.set(connectionId, lastSyncName, JSON.stringify(last));
     log.info({ connection: connectionId, runId, pages, events }, 'reconciliation finished');
     return { connectionId, runId, tick, startedAt, finishedAt, pages, events, cursorBefore, cursorAfter: cursor };
+  }
+
+  /** Each change whose trail got entries from this run (a decision, a state, a field the webhooks missed)
+   * gets one entry saying the drift was repaired by reconciliation, so its own trail shows why the
+   * repair came late; the run's connection-wide 'reconcile' entry has no change to be listed under. */
+  async function noteRepairs(conn: ReconcileConnection, connectionId: string, runId: string, tick: string | null, events: CanonicalEvent[], repaired: Set<string>): Promise<void> {
+    const changeIds = new Set<string>();
+    for (const e of events) {
+      const link = await store.links.find(connectionId, e.link.kind, e.link.externalId);
+      if (link && !repaired.has(link.changeId)) changeIds.add(link.changeId);
+    }
+    for (const changeId of changeIds) {
+      const entries = (await store.audit.listForChange(changeId)).filter((t) => t.correlation === runId);
+      if (entries.length === 0) continue;
+      repaired.add(changeId);
+      const actions = entries.map((t) => t.action);
+      await store.audit.append({
+        changeId,
+        action: 'drift-repaired',
+        actor: 'system',
+        sourceTool: conn.connector.id,
+        at: now().toISOString(),
+        before: null,
+        after: { connectionId, runId, tick, repairs: actions },
+        rationale: `drift repaired by reconciliation of connection ${connectionId}: ${conn.connector.id} had what no webhook brought (${[...new Set(actions)].join(', ')})`,
+        correlation: runId,
+      });
+    }
   }
 
   async function onTick(connectionId: string, scheduledAt: Date): Promise<void> {

@@ -143,6 +143,19 @@ describe('reconciliation runs', () => {
       assert.match(entry.rationale ?? '', /found 2 changed record/);
       const transitions = await store.audit.listForChange(changeId);
       assert.ok(transitions.some((t) => t.correlation === report.runId), 'the repair itself is audited under the run id');
+      // The change's own trail says why the state arrived late: one entry, after the repair, naming the connection.
+      const repaired = transitions.filter((t) => t.action === 'drift-repaired');
+      assert.equal(repaired.length, 1, transitions.map((t) => `${t.seq} ${t.action}`).join('\n'));
+      assert.equal(repaired[0]!.changeId, changeId);
+      assert.equal(repaired[0]!.actor, 'system');
+      assert.equal(repaired[0]!.sourceTool, 'servicenow');
+      assert.equal(repaired[0]!.correlation, report.runId);
+      assert.match(repaired[0]!.rationale ?? '', /^drift repaired by reconciliation of connection servicenow-prod: .*state/);
+      assert.ok(repaired[0]!.seq > Math.max(...transitions.filter((t) => t.action === 'state' && t.correlation === report.runId).map((t) => t.seq)), 'written after the repair');
+      // Y is not the hub's: nothing is written for it, and nothing else got an entry.
+      let all = 0;
+      for await (const t of store.audit.scan()) if (t.action === 'drift-repaired') all++;
+      assert.equal(all, 1);
       const last = await reconciler.lastSync('servicenow-prod');
       assert.equal(last?.runId, report.runId);
       assert.equal(last?.events, 2);
@@ -177,6 +190,9 @@ describe('reconciliation runs', () => {
       assert.deepEqual(read.sort(), [x.sys_id!, z.sys_id!].sort());
       assert.equal(report.events, 2);
       assert.equal(report.cursorAfter, z.sys_updated_on);
+      // X was read again but nothing about it had drifted: no repair is claimed on its trail.
+      const repairs = (await store.audit.listForChange(changeId)).filter((t) => t.action === 'drift-repaired');
+      assert.deepEqual(repairs.map((t) => t.correlation), [(await reconcileEntries(store))[0]!.correlation]);
     } finally {
       await reconciler.stop();
     }

@@ -392,6 +392,13 @@ export function describeS1(backend: S1Backend): void {
         assert.equal(run.actor, 'system');
         assert.equal(run.sourceTool, 'servicenow');
         assert.match(run.rationale ?? '', /drift from missed webhooks is repaired/);
+        // The change's own trail says so too: the repair, by the run, from ServiceNow.
+        const repaired = await waitFor('the change\'s trail to show the drift repaired by reconciliation', async () =>
+          (await w.trail(changeId)).items.find((t) => t.action === 'drift-repaired') ?? null, 30_000);
+        assert.equal(repaired.correlation, decision.correlation);
+        assert.equal(repaired.sourceTool, 'servicenow');
+        assert.equal(repaired.actor, 'system');
+        assert.match(repaired.rationale ?? '', /^drift repaired by reconciliation of connection servicenow/);
         await w.assertChainVerifies();
       });
     });
