@@ -24,5 +24,7 @@ export default defineConnector({
   parse: parseGeneric,
   actions: callbackActions,
   mappingKinds: ['change', 'decision'],
+  // A change.requested event carries the change under `change`; a decision.recorded event is the decision.
+  recordLocations: { change: { at: ['change', ''], has: [] } },
   readme: 'connectors/generic/README.md',
 });

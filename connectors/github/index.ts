@@ -29,5 +29,7 @@ export default defineConnector({
   },
   auth: githubAppAuth,
   mappingKinds: ['deployment'],
+  // The mapping reads the whole deployment_protection_rule webhook body; other events do not carry a deployment gate.
+  recordLocations: { deployment: { at: [''], has: ['deployment', 'environment', 'deployment_callback_url'] } },
   readme: 'connectors/github/README.md',
 });

@@ -35,5 +35,12 @@ export default defineConnector({
     return { ok: true, detail: `authenticated as ${me.body.displayName ?? me.body.accountId ?? 'unknown'}` };
   },
   mappingKinds: ['issue', 'approval'],
+  // The issue is `issue` in a webhook ({webhookEvent, issue, changelog}), each of `issues` in a search
+  // page, and the body of GET /rest/api/3/issue/{key}. An approval is the connector's own
+  // {issue, approval, approver} (mappings/jira/approval.yaml), built from JSM's approvals.
+  recordLocations: {
+    issue: { at: ['issue', 'issues', ''], has: ['key', 'fields'] },
+    approval: { at: [''], has: ['issue', 'approval', 'approver'] },
+  },
   readme: 'connectors/jira/README.md',
 });

@@ -30,5 +30,11 @@ export default defineConnector({
     return { ok: true, detail: 'Table API answered for change_request' };
   },
   mappingKinds: ['change_request', 'sysapproval_approver'],
+  // The Table API answers {result: {...}} for one record and {result: [...]} for a query; the hub's
+  // business rule posts {table, record, changed, instance}.
+  recordLocations: {
+    change_request: { at: ['result', 'record', ''], has: ['sys_id'] },
+    sysapproval_approver: { at: ['result', 'record', ''], has: ['sys_id'] },
+  },
   readme: 'connectors/servicenow/README.md',
 });

@@ -221,6 +221,17 @@ export interface HealthResult {
 
 export type Capability = 'webhook' | 'actions' | 'reconcile' | 'health';
 
+/** Where a record of one mapped kind sits in the payloads people have in hand for a system: its webhook
+ * bodies and API responses. `approval-hub mappings try` takes such a payload as it is and finds the
+ * record the mapping applies to. */
+export interface RecordLocation {
+  /** Paths tried in order (dots, as in mapping files; '' is the payload itself). A path may lead to a
+   * list of records (an API page), in which case each one is a record. */
+  at: string[];
+  /** Fields every record of the kind carries: what tells the record apart from an envelope around it. */
+  has: string[];
+}
+
 export interface ConnectorDefinition {
   id: string;
   displayName: string;
@@ -236,6 +247,9 @@ export interface ConnectorDefinition {
   /** Record kinds this connector passes through mapping files (`ParseContext.normalize`, `ActionContext.render`);
    * each is mappings/<connector id>/<kind>.yaml unless the connection's `mappings` names another file. */
   mappingKinds?: string[];
+  /** By record kind (of `mappingKinds`): where that record sits in this system's webhook bodies and API
+   * responses. A kind left out is the payload itself. */
+  recordLocations?: Record<string, RecordLocation>;
   /** Builds the connection's authentication when `connection.auth` needs more than a static header.
    * `fetch` is a plain fetch (not the connection's client) so token exchanges do not recurse. */
   auth?: (connection: ConnectionSettings, fetch: typeof globalThis.fetch) => ConnectionAuth;

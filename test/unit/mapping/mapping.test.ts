@@ -180,7 +180,9 @@ test('YAML syntax errors carry their line', () => {
 
 test('mappings try prints the canonical JSON and exits 0', async () => {
   const lines: string[] = [];
-  const code = await tryMapping(join(mappingsDir, 'servicenow/change_request.yaml'), join(root, 'connectors/servicenow/fixtures/responses/change_request.json'), { write: (t) => lines.push(t) });
+  // A Table API response ({"result": {...}}): the ServiceNow connector declares where its record sits.
+  const servicenow = { at: ['result', 'record', ''], has: ['sys_id'] };
+  const code = await tryMapping(join(mappingsDir, 'servicenow/change_request.yaml'), join(root, 'connectors/servicenow/fixtures/responses/change_request.json'), { write: (t) => lines.push(t) }, () => servicenow);
   assert.equal(code, 0);
   const printed = JSON.parse(lines.join('')) as Record<string, unknown>;
   assert.equal(printed.title, 'Deploy payments-api 2.14.0 to production');
