@@ -458,6 +458,8 @@ function decideStep(w: Work, d: Decision): DecideResult {
   const by = { actor: d.actor, sourceTool: d.sourceTool };
   note(w, kind === 'risk-acceptance' ? 'risk-accepted' : kind === 'override' ? 'override' : 'decision', by, { stepId: step.id, outcome: d.outcome, onBehalfOf, kind, expiresAt }, d.rationale);
   if (onBehalfOf) note(w, 'delegated-decision', by, { stepId: step.id, delegate: d.actor, onBehalfOf }, `decided for ${onBehalfOf}, who is out of office`);
+  // Before the state effects: the system of record's approval engine must hold the decision before it accepts the state.
+  w.effects.push({ type: 'record-decision', stepId: step.id, outcome: d.outcome, approver: principal, rationale: d.rationale, sourceTool: d.sourceTool });
   if (expiresAt) w.effects.push({ type: 'schedule', timer: 'expiry', at: expiresAt, stepId: step.id });
 
   if (d.outcome === 'reject') {

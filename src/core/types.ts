@@ -182,7 +182,9 @@ export type Effect =
   | { type: 'sync-state'; state: ChangeState } // mirror the state to linked records
   | { type: 'escalate'; stepId: string; to: string[]; level: number }
   | { type: 'schedule'; timer: 'sla' | 'expiry' | 'emergency-validity' | 'pir'; at: string; stepId: string | null }
-  | { type: 'rollback'; reason: string };
+  | { type: 'rollback'; reason: string }
+  // a decision taken in one tool, to be recorded in the system of record's approval (ServiceNow) as well
+  | { type: 'record-decision'; stepId: string; outcome: 'approve' | 'reject'; approver: string; rationale: string | null; sourceTool: string };
 
 /** One audit entry as the core sees it (the store adds seq and hashes). */
 export interface TransitionDraft {

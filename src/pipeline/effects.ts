@@ -106,6 +106,19 @@ export function planEffects(ctx: PipelineContext, change: Change, effects: Effec
         requestApproval(effect.stepId, effect.to, `escalation-${effect.level}`);
         break;
       }
+      case 'record-decision': {
+        // Recorded on the system of record's approval (ServiceNow), unless the decision was taken there.
+        // Other tools are told by comment and transition: JSM, for one, takes answers only from the approver.
+        const sor = systemOfRecord(ctx);
+        if (!sor || sor.connector.id === effect.sourceTool || !sor.actions.has('record-decision')) break;
+        const link = links.find((l) => l.connectionId === sor.settings.id);
+        if (!link) break;
+        outbound.push({
+          conn: sor, intent: 'record-decision', link, stepId: effect.stepId, discriminator: `${effect.outcome}:${effect.approver}`,
+          params: { outcome: effect.outcome, approver: effect.approver, rationale: effect.rationale ?? `${effect.outcome === 'approve' ? 'Approved' : 'Rejected'} in ${effect.sourceTool}`, sourceTool: effect.sourceTool },
+        });
+        break;
+      }
       case 'rollback':
         // The rollback action is configured per connection (option `rollbackAction`, default 'rollback').
         for (const link of links) {

@@ -1,7 +1,7 @@
 // Records a decision made elsewhere (Jira, the hub) on a ServiceNow approval record. ServiceNow then
 // recomputes the change's approval through its approval engine. The approval is params.approvalId, or
 // the pending approval of params.approver (email) on the linked change_request.
-import { PermanentError, type ActionDefinition } from '../../../src/sdk/index.ts';
+import { PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
 import { findOne, getRecord, patchRecord, queryValue } from '../table-api.ts';
 
 const fields = 'sys_id,state,sysapproval,approver,sys_mod_count';
@@ -9,7 +9,7 @@ const fields = 'sys_id,state,sysapproval,approver,sys_mod_count';
 export const recordDecision: ActionDefinition = {
   intent: 'record-decision',
   description: 'Approve or reject a sysapproval_approver record (params.outcome, params.rationale, params.approvalId or params.approver)',
-  async run(input, ctx) {
+  async run(input, ctx): Promise<ActionResult> {
     const outcome = input.params.outcome;
     if (outcome !== 'approve' && outcome !== 'reject') throw new PermanentError('record-decision needs params.outcome "approve" or "reject"');
     let approval;
@@ -22,7 +22,12 @@ export const recordDecision: ActionDefinition = {
         `sysapproval=${input.link.externalId}^approver.email=${queryValue(input.params.approver)}^ORDERBYDESCsys_updated_on`,
         fields,
       );
-      if (!approval) throw new PermanentError(`${input.params.approver} has no approval on change_request ${input.link.externalId}`);
+      // ServiceNow asked someone else (or nobody yet): there is no approval record of theirs to answer, and
+      // the hub does not create approvers in ServiceNow's approval engine. The decision stays on the hub's
+      // trail and reaches ServiceNow as the state it leads to.
+      if (!approval) {
+        return { status: 'already-done', link: input.link, result: { skipped: `${input.params.approver} has no approval on change_request ${input.link.externalId}` } };
+      }
     } else {
       throw new PermanentError('record-decision needs params.approvalId, or a linked change_request and params.approver');
     }
