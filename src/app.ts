@@ -16,7 +16,7 @@ import { auditRoutes } from './http/routes/audit.ts';
 import { changeRoutes } from './http/routes/changes.ts';
 import { connectionRoutes } from './http/routes/connections.ts';
 import { healthRoutes } from './http/routes/health.ts';
-import { changeSchema } from './http/schemas/change.ts';
+import { changeSchema, changeSummarySchema } from './http/schemas/change.ts';
 import { problemSchema } from './http/schemas/common.ts';
 import './http/types.ts';
 
@@ -46,6 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addSchema(problemSchema);
   app.addSchema(changeSchema);
+  app.addSchema(changeSummarySchema);
   installProblems(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -1,6 +1,6 @@
-// The one serializer of a change for the API (schema: src/http/schemas/change.ts). Every route that
+// The one serializer of a change for the API (schemas: src/http/schemas/change.ts). Every route that
 // answers with a change reads it back from the store through here, so a caller sees the same shape
-// whether it created, decided on, listed or fetched the change.
+// whether it created, decided on or fetched the change; the list shows the same less links and stateChange.
 import type { Change, Decision, Step } from '../core/types.ts';
 import { changeOf } from '../pipeline/canonical.ts';
 import type { ChangeRecord, LinkRecord, Store, Transition } from '../store/port.ts';
@@ -56,9 +56,9 @@ function linkView(l: LinkRecord) {
   return { connectionId: l.connectionId, kind: l.kind, externalId: l.externalId, url: l.url, versionSeen: l.versionSeen, updatedAt: l.updatedAt };
 }
 
-/** A stored change with its links and audit transitions, as API callers see it. The stored record's
- * projections (state, tier, team, ...) win over the canonical data: they are what the filters match. */
-export function changeView(record: ChangeRecord, links: readonly LinkRecord[], transitions: readonly Transition[]) {
+/** A stored change as listed. The stored record's projections (state, tier, team, ...) win over the
+ * canonical data: they are what the filters match. */
+export function changeSummaryView(record: ChangeRecord) {
   // changeOf leaves out the pipeline's outbox (effects not yet queued): machinery, not the change.
   const c = changeOf(record) as Partial<Change>;
   const decisions = list<Partial<Decision>>(c.decisions).map(decisionView);
@@ -67,7 +67,6 @@ export function changeView(record: ChangeRecord, links: readonly LinkRecord[], t
     id: record.id,
     version: record.version,
     state: record.state,
-    stateChange: latestStateChange(transitions),
     type: record.type ?? c.type ?? 'normal',
     title: str(c.title) ?? 'Untitled change',
     description: str(c.description),
@@ -90,10 +89,14 @@ export function changeView(record: ChangeRecord, links: readonly LinkRecord[], t
     decisions,
     deadlines: obj(c.deadlines) ?? {},
     pir: obj(c.pir),
-    links: links.map(linkView),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
+}
+
+/** A stored change with its links and audit transitions, as API callers see it. */
+export function changeView(record: ChangeRecord, links: readonly LinkRecord[], transitions: readonly Transition[]) {
+  return { ...changeSummaryView(record), stateChange: latestStateChange(transitions), links: links.map(linkView) };
 }
 
 export type ChangeView = ReturnType<typeof changeView>;
@@ -104,7 +107,7 @@ export async function loadChangeView(store: Store, id: string): Promise<ChangeVi
   return record ? viewOf(store, record) : null;
 }
 
-export async function viewOf(store: Store, record: ChangeRecord): Promise<ChangeView> {
+async function viewOf(store: Store, record: ChangeRecord): Promise<ChangeView> {
   const [links, transitions] = await Promise.all([store.links.listForChange(record.id), store.audit.listForChange(record.id)]);
   return changeView(record, links, transitions);
 }

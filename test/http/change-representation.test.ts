@@ -1,6 +1,6 @@
-// One change representation: what POST /api/v1/changes answers is what GET /api/v1/changes/:id, the
-// list and POST /api/v1/changes/:id/decisions show, including why a rejected change was rejected and
-// who (or which policy rule) decided. Runs the real pipeline on the repository's policy and directory.
+// One change representation: what POST /api/v1/changes answers is what GET /api/v1/changes/:id and
+// POST /api/v1/changes/:id/decisions show (and the list, less links and stateChange), including why a
+// rejected change was rejected and who (or which policy rule) decided. Runs the real pipeline on the repository's policy and directory.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testHub, type TestHub } from './helpers.ts';
@@ -26,8 +26,10 @@ describe('the change representation', () => {
   };
   const fetched = async (id: string) => (await call(viewer, 'GET', `/api/v1/changes/${id}`)).json;
   const listed = async (id: string) => (await call(viewer, 'GET', '/api/v1/changes?limit=200')).json.items.find((c: { id: string }) => c.id === id);
+  /** What the list shows of a change: everything but the parts read from other records. */
+  const asListed = ({ links: _links, stateChange: _stateChange, ...rest }: Record<string, unknown>) => rest;
 
-  test('an auto-rejected change is answered with the reason and the hub as the decider, as GET and the list show it', async () => {
+  test('an auto-rejected change is answered with the reason and the hub as the decider, as GET shows it and the list less links and stateChange', async () => {
     const created = await call(ci, 'POST', '/api/v1/changes', { title: 'Drop legacy sessions', environment: 'production', team: 'payments' });
     assert.equal(created.status, 201, JSON.stringify(created.json));
     assert.equal(created.json.state, 'rejected');
@@ -39,7 +41,7 @@ describe('the change representation', () => {
     assert.equal(created.json.risk.tier, created.json.tier);
     assert.deepEqual(created.json.steps, []);
     assert.deepEqual(await fetched(created.json.id), created.json);
-    assert.deepEqual(await listed(created.json.id), created.json);
+    assert.deepEqual(await listed(created.json.id), asListed(created.json));
   });
 
   test('a retry with the same Idempotency-Key answers the same representation', async () => {
@@ -75,16 +77,18 @@ describe('the change representation', () => {
     assert.deepEqual(await fetched(created.json.id), change);
   });
 
-  test('the OpenAPI document gives every one of these responses the one Change schema', async () => {
+  test('the OpenAPI document gives these responses the Change schema, and list items the same less links and stateChange', async () => {
     const doc = JSON.parse((await hub.app.inject({ url: '/docs/json' })).body);
     const ref = '#/components/schemas/Change';
     const paths = doc.paths;
     assert.equal(paths['/api/v1/changes/{id}'].get.responses['200'].content['application/json'].schema.$ref, ref);
-    assert.equal(paths['/api/v1/changes'].get.responses['200'].content['application/json'].schema.properties.items.items.$ref, ref);
+    assert.equal(paths['/api/v1/changes'].get.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/ChangeSummary');
     assert.equal(paths['/api/v1/changes'].post.responses['201'].content['application/json'].schema.$ref, ref);
     assert.equal(paths['/api/v1/changes'].post.responses['200'].content['application/json'].schema.$ref, ref);
     assert.equal(paths['/api/v1/changes/{id}/decisions'].post.responses['201'].content['application/json'].schema.properties.change.$ref, ref);
     const change = doc.components.schemas.Change;
     for (const field of ['state', 'stateChange', 'steps', 'decisions', 'risk', 'links']) assert.ok(change.required.includes(field), field);
+    const summary = doc.components.schemas.ChangeSummary;
+    assert.deepEqual(Object.keys(change.properties).filter((f) => !(f in summary.properties)), ['stateChange', 'links']);
   });
 });

@@ -1,12 +1,12 @@
-// Reading changes: the list with filters and cursor pagination and one change (both in the one change
+// Reading changes: the list with filters and cursor pagination and one change (in the one change
 // representation, src/http/change-view.ts), and a change's audit transitions. Writing goes through the
 // pipeline's routes (changes-write, decisions, gates) and connectors.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/port.ts';
 import { apiError } from '../../errors.ts';
-import { loadChangeView, viewOf } from '../change-view.ts';
+import { changeSummaryView, loadChangeView } from '../change-view.ts';
 import { READERS } from '../plugins/auth.ts';
-import { changeRef } from '../schemas/change.ts';
+import { changeRef, changeSummaryRef } from '../schemas/change.ts';
 import { problemRef } from '../schemas/common.ts';
 
 const transitionSchema = {
@@ -49,14 +49,14 @@ export function changeRoutes(deps: { store: Store }): FastifyPluginAsync {
           },
         },
         response: {
-          200: { type: 'object', required: ['items', 'next'], properties: { items: { type: 'array', items: changeRef }, next: { type: ['string', 'null'] } } },
+          200: { type: 'object', required: ['items', 'next'], properties: { items: { type: 'array', items: changeSummaryRef }, next: { type: ['string', 'null'] } } },
           400: problemRef,
         },
       },
     }, async (request) => {
       const { cursor, limit, ...filter } = request.query;
       const page = await deps.store.changes.list(filter, { limit, cursor: cursor ?? null });
-      return { items: await Promise.all(page.items.map((record) => viewOf(deps.store, record))), next: page.next };
+      return { items: page.items.map(changeSummaryView), next: page.next };
     });
 
     app.get<{ Params: { id: string } }>('/api/v1/changes/:id', {

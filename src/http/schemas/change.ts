@@ -1,6 +1,7 @@
-// The one representation of a change over HTTP (GET /api/v1/changes items, GET /api/v1/changes/:id,
-// POST /api/v1/changes, POST /api/v1/changes/:id/decisions). src/http/change-view.ts builds it; this
-// schema serialises it and is the OpenAPI `Change` component, so the two cannot drift apart.
+// The one representation of a change over HTTP (GET /api/v1/changes/:id, POST /api/v1/changes,
+// POST /api/v1/changes/:id/decisions; GET /api/v1/changes items are the same less two fields).
+// src/http/change-view.ts builds it; these schemas serialise it and are the OpenAPI `Change` and
+// `ChangeSummary` components, so the code and the document cannot drift apart.
 import { anyObject } from './common.ts';
 
 const nullableString = { type: ['string', 'null'] } as const;
@@ -123,3 +124,17 @@ export const changeSchema = {
 } as const;
 
 export const changeRef = { $ref: 'Change#' } as const;
+
+// The list leaves out the two parts read from other records (links, and the state transition from the
+// audit log): per item they would cost the list two more store reads each, most of its time.
+const { links: _links, stateChange: _stateChange, ...summaryProperties } = changeProperties;
+
+export const changeSummarySchema = {
+  $id: 'ChangeSummary',
+  type: 'object',
+  description: 'A change as listed: the Change without `links` and `stateChange` (GET /api/v1/changes/{id} has them)',
+  required: Object.keys(summaryProperties),
+  properties: summaryProperties,
+} as const;
+
+export const changeSummaryRef = { $ref: 'ChangeSummary#' } as const;
