@@ -185,14 +185,41 @@ export function signStandardWebhook(secret: string, id: string, body: string, ti
 }
 
 // ---------------------------------------------------------------- fake action target
+/** One request the target received, whatever it answered. */
+export interface TargetCall {
+  /** 1 for the first request the target received. */
+  n: number;
+  /** Idempotency-Key header ('' when absent). */
+  key: string;
+  body: unknown;
+  /** Date.now() when the request reached the target (its headers were read). */
+  at: number;
+  status: number;
+  /** Date.now() just before the answer was written. */
+  answeredAt: number;
+  /** The Retry-After header sent with the answer, if any. */
+  retryAfter: string | null;
+}
+
+/** What the target answers a request; `null` from a mode means "the normal 200". */
+export interface TargetAnswer {
+  status: number;
+  headers?: Record<string, string>;
+}
+export type TargetMode = (call: { n: number; key: string; at: number }) => TargetAnswer | null;
+
 export interface CallbackTarget {
   readonly url: string;
-  /** Calls received, by Idempotency-Key header ('' when absent). */
+  /** Calls performed (answered 2xx), by Idempotency-Key header ('' when absent). */
   readonly calls: Map<string, number>;
-  /** Every request body received, in order. */
+  /** Every performed request's body, in order. */
   readonly bodies: unknown[];
+  /** Every request received, performed or refused, in order of arrival. */
+  readonly log: TargetCall[];
+  /** Decides each answer from now on; default: 200 to everything. */
+  setMode(mode: TargetMode | null): void;
   total(): number;
-  /** Keys called more than once. */
+  /** Keys performed more than once. */
   repeated(): string[];
   close(): Promise<void>;
 }
@@ -206,21 +233,48 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-/** An HTTP endpoint an outbound action calls: answers 200 at once and counts calls by Idempotency-Key. */
-export async function startCallbackTarget(): Promise<CallbackTarget> {
+/** A target that is down (503) for its first `count` calls, then answers normally. */
+export function unavailableForCalls(count: number): TargetMode {
+  return ({ n }) => (n <= count ? { status: 503 } : null);
+}
+
+/** A rate-limited target: the calls numbered in `limited` get 429 with the Retry-After header that
+ * `retryAfter(now)` gives (delay-seconds or an HTTP-date, RFC 9110 §10.2.3). */
+export function rateLimitedCalls(limited: Iterable<number>, retryAfter: (now: number) => string): TargetMode {
+  const set = new Set(limited);
+  return ({ n }) => (set.has(n) ? { status: 429, headers: { 'retry-after': retryAfter(Date.now()) } } : null);
+}
+
+/** An HTTP endpoint an outbound action calls: answers 200 (or what its mode says), counts performed
+ * calls by Idempotency-Key and logs every request with its arrival and answer times. */
+export async function startCallbackTarget(mode: TargetMode | null = null): Promise<CallbackTarget> {
   const calls = new Map<string, number>();
   const bodies: unknown[] = [];
+  const log: TargetCall[] = [];
+  let current = mode;
   const server: Server = createServer((req, res) => {
+    const at = Date.now();
+    const n = log.length + 1;
+    const key = String(req.headers['idempotency-key'] ?? '');
+    // Numbered on arrival, so "the first N calls" means the first N to reach the target.
+    const call: TargetCall = { n, key, body: null, at, status: 0, answeredAt: 0, retryAfter: null };
+    log.push(call);
     void readBody(req).then((text) => {
-      const key = String(req.headers['idempotency-key'] ?? '');
-      calls.set(key, (calls.get(key) ?? 0) + 1);
       try {
-        bodies.push(JSON.parse(text));
+        call.body = JSON.parse(text);
       } catch {
-        bodies.push(text);
+        call.body = text;
       }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, key }));
+      const answer = current?.({ n, key, at }) ?? { status: 200 };
+      call.status = answer.status;
+      call.retryAfter = answer.headers?.['retry-after'] ?? null;
+      if (answer.status >= 200 && answer.status < 300) {
+        calls.set(key, (calls.get(key) ?? 0) + 1);
+        bodies.push(call.body);
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+      call.answeredAt = Date.now();
+      res.end(JSON.stringify(answer.status < 300 ? { ok: true, key } : { error: answer.status === 429 ? 'rate limited' : 'unavailable' }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -229,6 +283,10 @@ export async function startCallbackTarget(): Promise<CallbackTarget> {
     url: `http://127.0.0.1:${port}`,
     calls,
     bodies,
+    log,
+    setMode: (m) => {
+      current = m;
+    },
     total: () => [...calls.values()].reduce((a, b) => a + b, 0),
     repeated: () => [...calls.entries()].filter(([, n]) => n > 1).map(([k]) => k),
     close: () => new Promise((resolve) => server.close(() => resolve())),
