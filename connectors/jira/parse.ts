@@ -97,14 +97,8 @@ export function issueLink(issue: JiraIssue): ExternalRef {
 export function issueEvents(issue: JiraIssue, normalize: Normalize, what: { status: boolean; approvalsField: string | null }): ParseResult {
   const events: CanonicalEvent[] = [];
   const link = issueLink(issue);
-  if (what.status) {
-    const canonical = normalize('issue', issue);
-    if (!canonical.ok) return { status: 'failed', reason: `issue ${issue.key}: field ${canonical.field}: ${canonical.reason}` };
-    const fields: Record<string, string> = {};
-    if (typeof canonical.value.state === 'string') fields.state = canonical.value.state;
-    if (typeof canonical.value.updatedAt === 'string') fields.updatedAt = canonical.value.updatedAt;
-    events.push({ type: 'record.updated', link, fields });
-  }
+  // Decisions first: the status a final answer moves the request to (Awaiting implementation, Declined)
+  // follows from the decision, and the hub takes that state only from its own plan.
   if (what.approvalsField) {
     const approvals = issue.fields[what.approvalsField];
     if (Array.isArray(approvals)) {
@@ -112,6 +106,14 @@ export function issueEvents(issue: JiraIssue, normalize: Normalize, what: { stat
       if (!decided.ok) return { status: 'failed', reason: decided.reason };
       events.push(...decided.events);
     }
+  }
+  if (what.status) {
+    const canonical = normalize('issue', issue);
+    if (!canonical.ok) return { status: 'failed', reason: `issue ${issue.key}: field ${canonical.field}: ${canonical.reason}` };
+    const fields: Record<string, string> = {};
+    if (typeof canonical.value.state === 'string') fields.state = canonical.value.state;
+    if (typeof canonical.value.updatedAt === 'string') fields.updatedAt = canonical.value.updatedAt;
+    events.push({ type: 'record.updated', link, fields });
   }
   if (events.length === 0) return { status: 'ignored', reason: `issue ${issue.key}: no final approval answers yet` };
   return { status: 'events', events };

@@ -112,7 +112,7 @@ export interface FakeJira extends FakeBase {
   ): Promise<{ status: number; body: string; identifier: string; payload: Record<string, unknown> }>;
 }
 
-const DEFAULT_ACCOUNTS: JiraAccount[] = [
+export const DEFAULT_ACCOUNTS: JiraAccount[] = [
   { accountId: '712020:hub-bot', displayName: 'Approval Hub', email: 'hub@acme.example', apiToken: 'jira-api-token' },
   { accountId: '5b10ac8d82e05b22cc7d4ef5', displayName: 'Mia Krystof', email: 'mia.krystof@acme.example', apiToken: 'mia-api-token' },
   { accountId: '5b10a2844c20165700ede21g', displayName: 'Beth Anglin', email: 'beth.anglin@acme.example' },
