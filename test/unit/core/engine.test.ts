@@ -190,3 +190,12 @@ test('an approver who leaves after approving does not reopen the step; only time
   assert.equal(later.change.state, 'approved');
   assert.deepEqual(later.effects, []);
 });
+
+test('a decision is to be recorded in the system of record before the state it leads to is mirrored', () => {
+  const at = '2026-11-24T10:00:00Z';
+  let r = run(null, { type: 'submit', change: newChange({}, new Date(at)), actor: 'dev@x.example', sourceTool: 'jira' }, at);
+  r = run(r.change, approve('lead@x.example', at, { sourceTool: 'jira' }), at);
+  const types = r.effects.map((e) => e.type);
+  assert.deepEqual(r.effects.find((e) => e.type === 'record-decision'), { type: 'record-decision', stepId: 'peer#1', outcome: 'approve', approver: 'lead@x.example', rationale: null, sourceTool: 'jira' });
+  assert.ok(types.indexOf('record-decision') < types.indexOf('sync-state'), types.join(', '));
+});
