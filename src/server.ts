@@ -37,8 +37,8 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
   let pipeline: Pipeline | null = null;
   let app: FastifyInstance | null = null;
   try {
-    store = await openStore(config.store, { log });
-    queue = await openQueue(config.queue, { log, sqlitePath: embeddedQueuePath(config) });
+    store = await openStore(config.store, { log, backgroundCheckpoints: true });
+    queue = await openQueue(config.queue, { log, sqlitePath: embeddedQueuePath(config), backgroundCheckpoints: true });
     pipeline = createPipeline({ config, store, queue, log });
     // Policy, directory and mapping files are configuration too: a broken one stops start-up (exit 2)
     // before the port is open, not after.

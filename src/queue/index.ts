@@ -16,6 +16,8 @@ export interface QueueDeps {
   redisPrefix?: string;
   /** Timing knobs; production keeps the defaults, tests shorten them. */
   tuning?: Partial<QueueTuning>;
+  /** Embedded only: checkpoint the WAL on a worker thread, off the event loop (the serving hub sets it). */
+  backgroundCheckpoints?: boolean;
 }
 
 const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
@@ -23,7 +25,7 @@ const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 export async function openQueue(url: string, deps: QueueDeps = {}): Promise<Queue> {
   const log = deps.log ?? quiet;
   const tuning = resolveTuning(deps.tuning);
-  if (url === 'embedded') return openEmbeddedQueue({ path: deps.sqlitePath ?? './data/queue.db', log, tuning });
+  if (url === 'embedded') return openEmbeddedQueue({ path: deps.sqlitePath ?? './data/queue.db', log, tuning, backgroundCheckpoints: deps.backgroundCheckpoints === true });
   if (url.startsWith('redis://') || url.startsWith('rediss://')) {
     return openBullmqQueue({ url, prefix: deps.redisPrefix ?? 'approval-hub', log, tuning });
   }

@@ -7,6 +7,8 @@ export interface OpenStoreOptions {
   log?: Logger;
   /** Clock for updatedAt/createdAt stamps (tests). */
   now?: () => Date;
+  /** SQLite only: checkpoint the WAL on a worker thread, off the event loop (the serving hub sets it). */
+  backgroundCheckpoints?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     const synchronous = sqliteSynchronous(query);
     // Loaded on demand so a MongoDB deployment never opens SQLite, and vice versa.
     const { openSqliteStore } = await import('./sqlite/index.ts');
-    store = openSqliteStore(path, { now: opts.now, synchronous });
+    store = openSqliteStore(path, { now: opts.now, synchronous, ...(opts.backgroundCheckpoints ? { backgroundCheckpoints: { log: opts.log ?? quiet } } : {}) });
   } else if (url.startsWith('mongodb://') || url.startsWith('mongodb+srv://')) {
     const { openMongoStore } = await import('./mongo/index.ts');
     store = await openMongoStore(url, { now: opts.now });
@@ -51,6 +53,8 @@ function sqliteSynchronous(query: string | undefined): Synchronous {
   }
   return value;
 }
+
+const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
 /** Store URLs may carry a password; never echo it. */
 function redact(url: string): string {

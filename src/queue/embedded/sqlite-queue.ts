@@ -19,6 +19,7 @@ import type { Logger } from '../../sdk/index.ts';
 import { PermanentError, type DeadLetter, type Handler, type Job, type JobInput, type JobKind, type KindDepth, type Queue } from '../port.ts';
 import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
 import { decideFailure, errorText } from '../retry-policy.ts';
+import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
 import type { QueueTuning } from '../tuning.ts';
 
 interface Row {
@@ -56,7 +57,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   failed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (kind, state, run_at, seq);
-CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (kind, key, seq) WHERE key IS NOT NULL;
+-- With state in the index, "is anything of this key waiting or running" and "the key's next held job"
+-- are point lookups; without it they walk the key's whole held backlog, once for every finished job.
+DROP INDEX IF EXISTS jobs_by_key;
+CREATE INDEX IF NOT EXISTS jobs_by_key_state ON jobs (kind, key, state, seq) WHERE key IS NOT NULL;
 `;
 
 // Due jobs, oldest due first. Held jobs and dead letters are not 'waiting', so they are never claimed.
@@ -84,6 +88,8 @@ export interface EmbeddedQueueOptions {
   path: string;
   log: Logger;
   tuning: QueueTuning;
+  /** Checkpoint the WAL on a worker thread (src/sqlite/checkpoints.ts). */
+  backgroundCheckpoints?: boolean;
 }
 
 export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
@@ -96,7 +102,8 @@ export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
   }
   db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
   db.exec(schema);
-  return new EmbeddedQueue(db, opts.log, opts.tuning);
+  const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(opts.path, opts.log) : async () => {};
+  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints);
 }
 
 class EmbeddedQueue implements Queue {
@@ -111,7 +118,10 @@ class EmbeddedQueue implements Queue {
   readonly #statements = new Map<string, StatementSync>();
   #batch: { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
-  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning) {
+  readonly #stopCheckpoints: () => Promise<void>;
+
+  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>) {
+    this.#stopCheckpoints = stopCheckpoints;
     this.#db = db;
     this.#log = log;
     this.#tuning = tuning;
@@ -400,6 +410,7 @@ class EmbeddedQueue implements Queue {
       await Promise.all([...this.#consumers.values()].flatMap((c) => [...c.running.values()].map((r) => r.done)));
       if (this.#heartbeat) clearInterval(this.#heartbeat);
       this.#flush(); // enqueues accepted before close are committed, not dropped
+      await this.#stopCheckpoints();
       this.#db.close();
     })();
     return this.#closed;

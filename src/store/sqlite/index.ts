@@ -2,6 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import type { Logger } from '../../sdk/index.ts';
+import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
 import type { Store } from '../port.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteChanges } from './changes.ts';
@@ -20,6 +22,8 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
   /** 'full' (default): each commit survives power loss. 'normal': survives a killed process only. */
   synchronous?: Synchronous;
+  /** Checkpoint the WAL on a worker thread (a serving hub) instead of inside commits; see src/sqlite/checkpoints.ts. */
+  backgroundCheckpoints?: { log: Logger };
 }
 
 /** Opens (creating the folder and file if needed) the SQLite store at `path` (":memory:" for tests).
@@ -32,6 +36,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   sql.exec('PRAGMA journal_mode = WAL');
   sql.exec('PRAGMA foreign_keys = ON');
   const db = makeDb(sql, opts.now ?? (() => new Date()), opts.synchronous);
+  const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(path, opts.backgroundCheckpoints.log) : async () => {};
   let migrated = false;
   const ready = () => {
     if (!migrated) throw new Error('the SQLite store is used before migrate() (openStore calls it)');
@@ -68,6 +73,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       sql.prepare('SELECT 1').get();
     },
     async close() {
+      await stopCheckpoints();
       if (sql.isOpen) sql.close();
     },
   };
