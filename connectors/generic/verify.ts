@@ -1,7 +1,7 @@
 // Standard Webhooks (standardwebhooks.com) signatures: `webhook-signature: v1,<base64 HMAC-SHA256>` over
 // "<webhook-id>.<webhook-timestamp>.<raw body>", keyed with the base64 part of the "whsec_…" secret.
 // Several signatures may be sent space-separated (secret rotation); any one matching is enough.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { webhookSecrets, type ConnectionSettings, type InboundDelivery, type VerifyResult } from '../../src/sdk/index.ts';
 
 const defaultToleranceSeconds = 5 * 60;
@@ -10,7 +10,20 @@ export function signingKeys(connection: ConnectionSettings): Buffer[] {
   return webhookSecrets(connection).map((text) => Buffer.from(text.startsWith('whsec_') ? text.slice('whsec_'.length) : text, 'base64'));
 }
 
-export function sign(key: Buffer, id: string, timestamp: string, body: Buffer): string {
+// Turning raw key bytes into a KeyObject on every delivery was a tenth of ingest's CPU: keep one per
+// connection settings object (a reload makes new settings, so a rotated secret is never served stale).
+const keyObjects = new WeakMap<ConnectionSettings, KeyObject[]>();
+
+function hmacKeys(connection: ConnectionSettings): KeyObject[] {
+  let keys = keyObjects.get(connection);
+  if (!keys) {
+    keys = signingKeys(connection).map((k) => createSecretKey(k));
+    keyObjects.set(connection, keys);
+  }
+  return keys;
+}
+
+export function sign(key: Buffer | KeyObject, id: string, timestamp: string, body: Buffer): string {
   return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
 }
 
@@ -26,7 +39,7 @@ export function verifyStandardWebhook(delivery: InboundDelivery, connection: Con
   const skew = Math.abs(delivery.receivedAt.getTime() / 1000 - Number(timestamp));
   // Replays of a captured delivery are refused once outside the window.
   if (skew > tolerance) return { ok: false, reason: `webhook-timestamp is ${Math.round(skew)}s away from now (tolerance ${tolerance}s)` };
-  const keys = signingKeys(connection);
+  const keys = hmacKeys(connection);
   if (keys.length === 0) return { ok: false, reason: `connection ${connection.id} has no webhook secret configured` };
   const offered = signatures.split(' ').filter((s) => s.startsWith('v1,')).map((s) => Buffer.from(s.slice(3), 'base64'));
   if (offered.length === 0) return { ok: false, reason: 'webhook-signature has no v1 signature' };

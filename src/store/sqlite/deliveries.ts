@@ -19,8 +19,11 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
     ON CONFLICT (connection_id, dedupe_key) DO NOTHING`);
   const byKey = db.sql.prepare('SELECT * FROM deliveries WHERE connection_id = ? AND dedupe_key = ?');
   const insertOne = (d: NewDelivery) => {
-    const r = insertStmt.run(d.id, d.connectionId, d.dedupeKey, d.event, isoTime(d.receivedAt, 'receivedAt'), toJson(d.headers), d.body);
-    return { inserted: Number(r.changes) === 1, delivery: toDelivery(byKey.get(d.connectionId, d.dedupeKey)!) };
+    const receivedAt = isoTime(d.receivedAt, 'receivedAt');
+    const r = insertStmt.run(d.id, d.connectionId, d.dedupeKey, d.event, receivedAt, toJson(d.headers), d.body);
+    // Inserted: the row is what was given (read back only for a duplicate, whose row is another's).
+    if (Number(r.changes) === 1) return { inserted: true, delivery: { ...d, receivedAt, status: 'received' as const, reason: null, processedAt: null } };
+    return { inserted: false, delivery: toDelivery(byKey.get(d.connectionId, d.dedupeKey)!) };
   };
   return {
     async insert(d) {
