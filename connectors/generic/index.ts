@@ -11,13 +11,18 @@ export default defineConnector({
   webhook: {
     verify: verifyStandardWebhook,
     dedupeKey: (d: InboundDelivery) => d.headers['webhook-id'] ?? null,
-    eventName(d: InboundDelivery) {
+    eventName(d: InboundDelivery, body?: unknown) {
       try {
-        const type = (JSON.parse(d.rawBody.toString('utf8')) as { type?: unknown }).type;
+        const type = ((body ?? JSON.parse(d.rawBody.toString('utf8'))) as { type?: unknown }).type;
         return typeof type === 'string' ? type : null;
       } catch {
         return null;
       }
+    },
+    // Every event names the record it is about: its link.
+    orderingKey(_d: InboundDelivery, body: unknown) {
+      const link = (body as { link?: { kind?: unknown; externalId?: unknown } } | null)?.link;
+      return typeof link?.kind === 'string' && typeof link.externalId === 'string' ? `${link.kind}/${link.externalId}` : null;
     },
     secretHeaders: ['webhook-signature', 'authorization'],
   },

@@ -7,6 +7,7 @@ import { decisionRoutes } from '../http/routes/decisions.ts';
 import { deliveryRoutes } from '../http/routes/deliveries.ts';
 import { gateRoutes } from '../http/routes/gates.ts';
 import { webhookRoutes } from '../http/routes/webhooks.ts';
+import type { Ingest } from './ingest.ts';
 import type { HubConfig } from '../config/types.ts';
 import { formatPolicyErrors, loadPolicy } from '../policy-files/load.ts';
 import type { JobKind, Queue } from '../queue/port.ts';
@@ -61,6 +62,9 @@ export interface Pipeline {
   context(): Promise<PipelineContext>;
 }
 
+const yieldStepMs = 10;
+const maxYieldSteps = 10;
+
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, store, queue, log } = deps;
   const now = deps.now ?? (() => new Date());
@@ -70,6 +74,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let reloader: Reloader | null = null;
   let reconciler: ReconcilerHandle | null = null;
   let started = false;
+  let ingest: Ingest | null = null;
+
+  /** Processing a stored delivery can wait; answering a sender cannot (GitHub gives up after 10 s and
+   * never retries). While ingest is busy, each delivery job first waits a little, in steps, so the
+   * event loop answers webhooks first; the wait is bounded, so processing never stops. */
+  async function yieldToIngest(): Promise<void> {
+    for (let i = 0; i < maxYieldSteps && ingest?.busy(); i++) await new Promise((r) => setTimeout(r, yieldStepMs));
+  }
 
   const overlays = () => config.policyOverlays ?? [];
 
@@ -103,7 +115,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   return {
     routes: [
-      webhookRoutes({ config, store, queue, log, now }),
+      webhookRoutes({ config, store, queue, log, now, onIngest: (i) => (ingest = i) }),
       changeWriteRoutes({ store, context }),
       decisionRoutes({ store, context }),
       gateRoutes({ store, context }),
@@ -120,6 +132,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const c = deps.concurrency ?? {};
       queue.process<DeliveryJob>('delivery', async (job) => {
         try {
+          await yieldToIngest();
           await processDelivery(live(), job);
         } catch (err) {
           // Out of attempts: the delivery says why instead of staying 'received' for ever.

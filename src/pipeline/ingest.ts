@@ -12,7 +12,7 @@
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
 import { createHash, randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Counter, Registry } from 'prom-client';
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
@@ -36,10 +36,19 @@ export interface IngestLimits {
   /** A delivery not committed by then gets 503 + Retry-After (it may still be stored; the sender's retry
    * is then answered as a duplicate). Keeps every answer well inside senders' timeouts. */
   ackDeadlineMs: number;
-  /** Event-loop delay (ms, worst in the last sample window) past which new deliveries get 429 at once.
-   * Requests queue in the socket before any handler sees them, so in-flight counts alone miss an
+  /** Event-loop delay (ms, 99th percentile over the last window) past which new deliveries get 429 at
+   * once. Requests queue in the socket before any handler sees them, so in-flight counts alone miss an
    * overloaded process; a late event loop is what makes every answer late. */
   maxEventLoopDelayMs: number;
+  /** Deliveries stored but not yet processed (the queue's delivery backlog, all processes); past it, 429.
+   * Ingest outpaces processing: the queue absorbs bursts, but an unbounded backlog means approvals
+   * that arrive minutes late, so past this the senders are asked to hold their deliveries instead. */
+  maxBacklog: number;
+  /** How often the backlog is read from the queue. */
+  backlogCheckMs: number;
+  /** Event-loop utilisation (0..1, over the last window) above which, with deliveries arriving, ingest
+   * reports itself busy. */
+  busyUtilization: number;
   /** Seconds a refused sender is asked to wait. */
   retryAfterSeconds: number;
   /** How often the sweep looks for stored deliveries that never reached the queue. */
@@ -55,7 +64,10 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   batchConcurrency: 2,
   maxPendingEnqueues: 5000,
   ackDeadlineMs: 800,
-  maxEventLoopDelayMs: 200,
+  maxEventLoopDelayMs: 150,
+  maxBacklog: 20_000,
+  backlogCheckMs: 1_000,
+  busyUtilization: 0.85,
   retryAfterSeconds: 1,
   sweepIntervalMs: 30_000,
   sweepMinAgeMs: 30_000,
@@ -97,6 +109,9 @@ export interface Ingest {
   start(): Promise<void>;
   /** Stops sweeping and waits for pending commits and enqueues. */
   stop(): Promise<void>;
+  /** True while deliveries are arriving and the event loop has no time to spare: work that can wait
+   * (processing stored deliveries) should, so senders are answered first. */
+  busy(): boolean;
 }
 
 type NewDelivery = Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'>;
@@ -132,13 +147,27 @@ function dedupeKeyOf(spec: WebhookSpec, delivery: InboundDelivery): string {
   return key.length > maxDedupeKeyLength ? `sha256-id:${sha256(key)}` : key;
 }
 
-function eventNameOf(spec: WebhookSpec, delivery: InboundDelivery): string | null {
+function eventNameOf(spec: WebhookSpec, delivery: InboundDelivery, body: unknown): string | null {
   try {
-    const name = spec.eventName(delivery);
+    const name = spec.eventName(delivery, body);
     return name === null ? null : name.slice(0, 200);
   } catch {
     return null;
   }
+}
+
+/** The queue key of a delivery's processing job: the connection, narrowed to the record the delivery
+ * is about when the connector can tell (see WebhookSpec.orderingKey). Computed again from the stored
+ * delivery by the sweep, so it depends on nothing but the delivery. */
+export function deliveryJobKey(spec: WebhookSpec, connectionId: string, delivery: InboundDelivery, body: unknown): string {
+  let record: string | null = null;
+  try {
+    record = spec.orderingKey?.(delivery, body) ?? null;
+  } catch {
+    record = null;
+  }
+  if (record === null || record === '') return connectionId;
+  return `${connectionId}\u0000${record.length > maxDedupeKeyLength ? sha256(record) : record}`;
 }
 
 function storableHeaders(headers: Record<string, string>, secret: string[]): Record<string, string> {
@@ -240,6 +269,12 @@ export function createIngest(deps: IngestDeps): Ingest {
   let delay: ReturnType<typeof monitorEventLoopDelay> | null = null;
   let delayTimer: NodeJS.Timeout | null = null;
   let eventLoopDelayMs = 0;
+  let backlog = 0;
+  let backlogTimer: NodeJS.Timeout | null = null;
+  let readingBacklog = false;
+  let arrivals = 0;
+  let busy = false;
+  let utilization: EventLoopUtilization | null = null;
   let sweeping: Promise<number> | null = null;
 
   function refuse(connection: string, status: 400 | 401 | 404 | 413 | 429 | 503, reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestOutcome {
@@ -249,10 +284,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
   }
 
-  function enqueue(d: DeliveryRecord): void {
+  function enqueue(d: DeliveryRecord, key: string): void {
     pendingEnqueues++;
     queue
-      .enqueue({ kind: 'delivery', id: d.id, key: d.connectionId, payload: { deliveryId: d.id } })
+      .enqueue({ kind: 'delivery', id: d.id, key, payload: { deliveryId: d.id } })
       .catch((err: unknown) => {
         // Stored and acknowledged already: the sweep will enqueue it once the queue answers again.
         log.error({ connection: d.connectionId, deliveryId: d.id, err: String(err) }, 'webhook stored but not queued; the sweep will retry');
@@ -264,6 +299,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
+    arrivals++;
     const connection = connections.get(connectionId);
     // The id comes from the URL: hostile values must not become metric labels.
     if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
@@ -271,6 +307,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
     if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || pendingEnqueues >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
       return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
+    }
+    if (backlog >= limits.maxBacklog) {
+      return refuse(connectionId, 429, 'overloaded', `${backlog} deliveries are waiting to be processed; retry after the given delay`, limits.retryAfterSeconds);
     }
     inFlight++;
     try {
@@ -281,13 +320,15 @@ export function createIngest(deps: IngestDeps): Ingest {
         verdict = { ok: false as const, reason: 'the signature could not be checked' };
       }
       if (!verdict.ok) return refuse(connectionId, 401, 'bad-signature', verdict.reason);
-      if (!isJson(delivery.rawBody)) return refuse(connectionId, 400, 'unparsable', 'the body is not valid JSON');
+      const body = parseJson(delivery.rawBody);
+      if (body === unparsable) return refuse(connectionId, 400, 'unparsable', 'the body is not valid JSON');
+      const key = deliveryJobKey(spec, connectionId, delivery, body);
 
       const record: NewDelivery = {
         id: randomUUID(),
         connectionId,
         dedupeKey: dedupeKeyOf(spec, delivery),
-        event: eventNameOf(spec, delivery),
+        event: eventNameOf(spec, delivery, body),
         receivedAt: delivery.receivedAt.toISOString(),
         headers: storableHeaders(delivery.headers, [...alwaysSecret, ...spec.secretHeaders.map((h) => h.toLowerCase())]),
         body: delivery.rawBody.toString('utf8'),
@@ -305,15 +346,23 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       if (result === deadline) {
         // The commit may still succeed: enqueue it then, and the sender's retry is answered as a duplicate.
-        stored.then((r) => r.inserted && enqueue(r.delivery), () => undefined);
+        stored.then((r) => r.inserted && enqueue(r.delivery, key), () => undefined);
         return refuse(connectionId, 503, 'overloaded', 'the delivery was not stored in time; retry after the given delay', limits.retryAfterSeconds);
       }
-      if (result.inserted) enqueue(result.delivery);
+      if (result.inserted) enqueue(result.delivery, key);
       accepted.inc({ connection: connectionId, result: result.inserted ? 'stored' : 'duplicate' });
       return { ok: true, deliveryId: result.delivery.id, duplicate: !result.inserted };
     } finally {
       inFlight--;
     }
+  }
+
+  function storedDeliveryKey(d: DeliveryRecord): string {
+    const spec = connectorById(connections.get(d.connectionId)?.connector ?? '')?.webhook;
+    const rawBody = Buffer.from(d.body, 'utf8');
+    const body = parseJson(rawBody);
+    if (!spec || body === unparsable) return d.connectionId;
+    return deliveryJobKey(spec, d.connectionId, { rawBody, headers: d.headers, receivedAt: new Date(d.receivedAt) }, body);
   }
 
   async function sweepOnce(receivedBefore: Date): Promise<number> {
@@ -324,7 +373,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       const page = await store.deliveries.list({ status: 'received' }, { limit: 500, cursor });
       for (const d of page.items) {
         if (d.receivedAt > before) continue;
-        await queue.enqueue({ kind: 'delivery', id: d.id, key: d.connectionId, payload: { deliveryId: d.id } });
+        await queue.enqueue({ kind: 'delivery', id: d.id, key: storedDeliveryKey(d), payload: { deliveryId: d.id } });
         count++;
       }
       cursor = page.next;
@@ -345,6 +394,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     receive,
+    busy: () => busy,
     countRejection(connectionId, reason) {
       rejections.inc({ connection: connections.has(connectionId) ? connectionId : 'unknown', reason });
     },
@@ -356,19 +406,39 @@ export function createIngest(deps: IngestDeps): Ingest {
       delay = monitorEventLoopDelay({ resolution: 10 });
       delay.enable();
       delayTimer = setInterval(() => {
-        eventLoopDelayMs = delay ? delay.max / 1e6 : 0;
+        // The 99th percentile, not the worst: one garbage collection or one large reconcile page must
+        // not turn senders away; a loop that is late again and again must.
+        eventLoopDelayMs = delay && delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
         delay?.reset();
-      }, 100);
+        const elu = performance.eventLoopUtilization(utilization ?? undefined);
+        utilization = performance.eventLoopUtilization();
+        busy = arrivals > 0 && elu.utilization > limits.busyUtilization;
+        arrivals = 0;
+      }, 250);
       delayTimer.unref();
+      backlogTimer = setInterval(() => {
+        if (readingBacklog) return;
+        readingBacklog = true;
+        queue
+          .depth()
+          .then((d) => (backlog = d.delivery.waiting + d.delivery.running))
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'reading the delivery backlog failed'))
+          .finally(() => (readingBacklog = false));
+      }, limits.backlogCheckMs);
+      backlogTimer.unref();
       sweepTimer = setInterval(() => sweepInBackground(new Date(now().getTime() - limits.sweepMinAgeMs)), limits.sweepIntervalMs);
       sweepTimer.unref();
     },
     async stop() {
       if (sweepTimer) clearInterval(sweepTimer);
       if (delayTimer) clearInterval(delayTimer);
+      if (backlogTimer) clearInterval(backlogTimer);
+      backlogTimer = null;
+      backlog = 0;
       delay?.disable();
       sweepTimer = delayTimer = delay = null;
       eventLoopDelayMs = 0;
+      busy = false;
       await batcher.drained();
       if (pendingEnqueues > 0) await new Promise<void>((resolve) => enqueueIdle.push(resolve));
       await sweeping?.catch(() => undefined);
@@ -376,12 +446,13 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
 }
 
-function isJson(body: Buffer): boolean {
-  if (body.length === 0) return false;
+const unparsable = Symbol('unparsable');
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return unparsable;
   try {
-    JSON.parse(body.toString('utf8'));
-    return true;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
-    return false;
+    return unparsable;
   }
 }

@@ -104,10 +104,14 @@ export interface WebhookSpec {
   verify(delivery: InboundDelivery, connection: ConnectionSettings): VerifyResult;
   /** The sender's delivery id, stable across its retries; null → the hub uses a content hash. */
   dedupeKey(delivery: InboundDelivery): string | null;
-  /** The sender's event name, if the delivery says it. */
-  eventName(delivery: InboundDelivery): string | null;
+  /** The sender's event name, if the delivery says it (`body`: the parsed body, when ingest has it). */
+  eventName(delivery: InboundDelivery, body?: unknown): string | null;
   /** Header names that carry secrets and must not be stored (lower-case). */
   secretHeaders: string[];
+  /** The sender's record this delivery is about (a deployment, an issue, a change request), from the
+   * parsed body. Deliveries about one record are processed in the order they arrived; deliveries about
+   * different records in parallel. Absent, or null for a delivery: ordered with the whole connection. */
+  orderingKey?(delivery: InboundDelivery, body: unknown): string | null;
 }
 
 // ---------------------------------------------------------------- outbound

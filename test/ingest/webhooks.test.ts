@@ -13,7 +13,8 @@ import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { webhookRoutes } from '../../src/http/routes/webhooks.ts';
 import { createLogger } from '../../src/log.ts';
-import { createIngest, type Ingest, type IngestLimits } from '../../src/pipeline/ingest.ts';
+import { connectorById } from '../../connectors/index.ts';
+import { createIngest, deliveryJobKey, type Ingest, type IngestLimits } from '../../src/pipeline/ingest.ts';
 import { openQueue } from '../../src/queue/index.ts';
 import type { Queue } from '../../src/queue/port.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -286,5 +287,56 @@ describe('delivery sweep', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('ingest backlog and ordering', () => {
+  it('refuses with 429 once the processing backlog reaches its bound, and accepts again when it drains', async () => {
+    const h = await harness({ maxBacklog: 3, backlogCheckMs: 10 });
+    await h.ingest.start();
+    try {
+      const send = () => {
+        const body = changeRequested(`deploy-backlog-${randomUUID()}`);
+        return post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+      };
+      // Nothing consumes the queue here, so every accepted delivery stays in the backlog.
+      for (let i = 0; i < 3; i++) assert.equal((await send()).statusCode, 202);
+      let refused = null;
+      for (let i = 0; i < 200 && !refused; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        const res = await send();
+        if (res.statusCode === 429) refused = res;
+        else assert.equal(res.statusCode, 202, 'accepted until the backlog is read');
+      }
+      assert.ok(refused, 'a delivery was refused once the backlog was full');
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.match((refused.json() as { detail: string }).detail, /waiting to be processed/);
+      const accepted = await storedCount(h);
+      // Processing drains the backlog: deliveries are accepted again.
+      h.queue.process('delivery', async () => {});
+      let again = 0;
+      for (let i = 0; i < 300 && again === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        if ((await send()).statusCode === 202) again++;
+      }
+      assert.equal(again, 1, 'accepted again after the backlog drained');
+      assert.equal(await storedCount(h), accepted + 1, 'a refused delivery is not stored');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('keys processing by the record a delivery is about, so one record is in order and others run in parallel', () => {
+    const spec = connectorById('generic')!.webhook!;
+    const delivery = (body: object) => ({ rawBody: Buffer.from(JSON.stringify(body)), headers: {}, receivedAt: new Date() });
+    const a1 = { type: 'change.requested', link: { kind: 'deployment', externalId: 'deploy-1' } };
+    const a2 = { type: 'decision.recorded', link: { kind: 'deployment', externalId: 'deploy-1' }, outcome: 'approve' };
+    const b = { type: 'change.requested', link: { kind: 'deployment', externalId: 'deploy-2' } };
+    const key = (body: object) => deliveryJobKey(spec, 'deploy-tool', delivery(body), body);
+    assert.equal(key(a1), key(a2));
+    assert.notEqual(key(a1), key(b));
+    assert.ok(key(a1).startsWith('deploy-tool'), 'keys of different connections never meet');
+    // Without a record to name, the whole connection is one line.
+    assert.equal(key({ type: 'deployment.progress' }), 'deploy-tool');
   });
 });
