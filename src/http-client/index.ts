@@ -91,17 +91,18 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   let notBefore = 0;
 
   async function waitForBudget(method: string, path: string): Promise<void> {
-    const wait = notBefore - now();
-    if (wait <= 0) return;
-    if (wait > maxWaitMs) {
-      throw new HttpError(
-        `${who}: ${method} ${path} not sent: the vendor asked to wait until ${new Date(notBefore).toISOString()}`,
-        429,
-        null,
-        wait,
-      );
+    // A loop, not one sleep: a timer may fire a millisecond early, and another 429 may move the time on.
+    for (let wait = notBefore - now(); wait > 0; wait = notBefore - now()) {
+      if (wait > maxWaitMs) {
+        throw new HttpError(
+          `${who}: ${method} ${path} not sent: the vendor asked to wait until ${new Date(notBefore).toISOString()}`,
+          429,
+          null,
+          wait,
+        );
+      }
+      await sleep(wait);
     }
-    await sleep(wait);
   }
 
   async function attempt(req: HttpRequest, url: URL): Promise<HttpResponse> {
