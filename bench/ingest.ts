@@ -75,13 +75,37 @@ function summarise(r: CannonResult, refused: number): Run {
   };
 }
 
-/** One autocannon run; every request gets a fresh webhook-id and signature (no two are duplicates). */
-async function cannon(opts: { url: string; path: string; secret: string | null; connections: number; overallRate?: number; seconds?: number }): Promise<Run> {
+/** Signed deliveries made before a run, so the load generator (on the same two cores) spends its time
+ * sending, not signing: every one has a fresh webhook-id (no two are duplicates). */
+function signedPool(secret: string | null, size: number): { body: string; headers: Record<string, string> }[] {
+  const pool = [];
+  for (let i = 0; i < size; i++) {
+    const id = `msg_${randomUUID()}`;
+    // A real change request (the generic connector's shape): each one is parsed, decided and stored
+    // as a change while the run goes on, so ingest is measured with the work it causes.
+    const body = JSON.stringify({
+      type: 'change.requested',
+      change: { title: `Deploy ${id}`, type: 'standard', environment: 'staging', requester: 'deployer@example.com', service: 'checkout' },
+      link: { kind: 'deployment', externalId: id },
+    });
+    pool.push({ body, headers: secret ? signStandardWebhook(secret, id, body) : { 'content-type': 'application/json' } });
+  }
+  return pool;
+}
+
+/** The most requests per second a run is prepared for (beyond it, deliveries repeat and are answered as duplicates). */
+const poolRatePerSecond = 16_000;
+
+/** One autocannon run. */
+export async function cannon(opts: { url: string; path: string; secret: string | null; connections: number; overallRate?: number; seconds?: number }): Promise<Run> {
   let refused = 0;
+  const seconds = opts.seconds ?? runSeconds;
+  const pool = signedPool(opts.secret, Math.round((opts.overallRate ?? poolRatePerSecond) * seconds * 1.2) + opts.connections);
+  let next = 0;
   const result = await autocannon({
     url: opts.url,
     connections: opts.connections,
-    duration: opts.seconds ?? runSeconds,
+    duration: seconds,
     timeout: 5,
     ...(opts.overallRate ? { overallRate: Math.max(1, Math.round(opts.overallRate)) } : {}),
     requests: [
@@ -89,10 +113,8 @@ async function cannon(opts: { url: string; path: string; secret: string | null; 
         method: 'POST',
         path: opts.path,
         setupRequest(req: CannonRequest) {
-          const id = `msg_${randomUUID()}`;
-          const body = JSON.stringify({ type: 'change.requested', id, data: { title: 'bench delivery', service: 'checkout', at: new Date().toISOString() } });
-          const headers = opts.secret ? signStandardWebhook(opts.secret, id, body) : { 'content-type': 'application/json' };
-          return { ...req, body, headers };
+          const d = pool[next++ % pool.length]!;
+          return { ...req, body: d.body, headers: d.headers };
         },
         onResponse(status: number) {
           if (status === 429 || status === 503) refused++;
@@ -153,7 +175,7 @@ export function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-export function benchHubConfig(): string {
+export function benchHubConfig(callbackUrl: string): string {
   return [
     'store: sqlite:./hub.db',
     'queue: embedded',
@@ -163,11 +185,13 @@ export function benchHubConfig(): string {
     '  - id: bench',
     '    connector: generic',
     '    webhook: { secret: "${env:BENCH_WEBHOOK_SECRET}" }',
+    `    baseUrl: ${callbackUrl}`,
+    '    options: { callbackPath: /echo }',
     '',
   ].join('\n');
 }
 
-async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number): Promise<BenchResult[]> {
+export async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number): Promise<BenchResult[]> {
   const url = hub.url;
   const path = '/webhooks/bench';
   // Warm-up: JIT, SQLite page cache, connection pools.
@@ -210,33 +234,42 @@ async function benchHub(label: string, hub: HubProcess, secret: string, echoRps:
 export async function benchIngest(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const echo = await startEcho();
-  let echoRun: Run;
   try {
-    echoRun = await cannon({ url: echo.url, path: '/echo', secret: null, connections: connectionsFull });
+    const echoRun = await cannon({ url: echo.url, path: '/echo', secret: null, connections: connectionsFull });
+    results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
+    // The echo stays up as the deploy tool's callback endpoint: the changes the deliveries raise call
+    // back to it, as they would to a real deploy tool.
+    // BENCH_INGEST=embedded or =scaled runs one deployment only (profiling one of them).
+    const which = process.env.BENCH_INGEST ?? 'all';
+    const secret = newWebhookSecret();
+    if (which !== 'scaled') {
+      const embedded = await startHub({ config: benchHubConfig(echo.url), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
+      try {
+        results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps)));
+      } finally {
+        await embedded.dispose();
+      }
+    }
+    if (which !== 'embedded') results.push(...(await benchScaled(secret, echoRun.rps, echo.url)));
   } finally {
     echo.child.kill('SIGTERM');
   }
-  results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
+  return results;
+}
 
-  const secret = newWebhookSecret();
-  const embedded = await startHub({ config: benchHubConfig(), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
-  try {
-    results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps)));
-  } finally {
-    await embedded.dispose();
-  }
-
+async function benchScaled(secret: string, echoRps: number, callbackUrl: string): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
   const mongo = await startJongodb();
   const id = randomUUID().slice(0, 8);
   // The hub's queue uses one fixed key prefix: this run keeps to its own Redis database number.
   const redis = withRedisDatabase(13);
   await redis.clear();
   const scaled = await startHub({
-    config: benchHubConfig(),
+    config: benchHubConfig(callbackUrl),
     env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error', MONGODB_URI: withDatabase(mongo.url, `bench-ingest-${id}`), REDIS_URL: redis.url },
   });
   try {
-    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRun.rps)));
+    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRps)));
   } finally {
     await scaled.dispose();
     await redis.clear();
