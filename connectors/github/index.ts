@@ -19,6 +19,11 @@ export default defineConnector({
     dedupeKey: (d: InboundDelivery) => d.headers['x-github-delivery'] ?? null,
     eventName: (d: InboundDelivery) => d.headers['x-github-event'] ?? null,
     secretHeaders: ['x-hub-signature-256', 'x-hub-signature'],
+    // Per deployment (a protection rule's request and anything after it about the same deployment).
+    orderingKey(_d: InboundDelivery, body: unknown) {
+      const id = (body as { deployment?: { id?: unknown } } | null)?.deployment?.id;
+      return typeof id === 'number' || (typeof id === 'string' && id !== '') ? `deployment/${id}` : null;
+    },
   },
   parse: parseGitHub,
   actions: [answerGate, validatePackage],

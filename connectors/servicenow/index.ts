@@ -21,6 +21,13 @@ export default defineConnector({
     dedupeKey: (d: InboundDelivery) => d.headers['x-approval-hub-delivery'] ?? null,
     eventName: (d: InboundDelivery) => d.headers['x-approval-hub-event'] ?? null,
     secretHeaders: ['x-hub-signature-256', 'authorization'],
+    // Per change request: an approval's update names its change in `sysapproval`, so it stays behind
+    // the change's own earlier updates.
+    orderingKey(_d: InboundDelivery, body: unknown) {
+      const b = body as { table?: unknown; record?: { sys_id?: unknown; sysapproval?: unknown } } | null;
+      const id = b?.table === 'sysapproval_approver' ? b.record?.sysapproval : b?.record?.sys_id;
+      return typeof id === 'string' && id !== '' ? `change_request/${id}` : null;
+    },
   },
   parse: parseServiceNow,
   actions: [openRecord, comment, recordDecision, syncState],

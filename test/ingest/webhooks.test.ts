@@ -2,7 +2,7 @@
 // queue, with the generic connector (Standard Webhooks signatures).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,7 +19,7 @@ import { openQueue } from '../../src/queue/index.ts';
 import type { Queue } from '../../src/queue/port.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/port.ts';
-import { newWebhookSecret, signStandardWebhook } from '../support/hub-process.ts';
+import { newWebhookSecret, repoRoot, signStandardWebhook } from '../support/hub-process.ts';
 
 interface Harness {
   app: FastifyInstance;
@@ -338,5 +338,16 @@ describe('ingest backlog and ordering', () => {
     assert.ok(key(a1).startsWith('deploy-tool'), 'keys of different connections never meet');
     // Without a record to name, the whole connection is one line.
     assert.equal(key({ type: 'deployment.progress' }), 'deploy-tool');
+  });
+
+  it('keeps a ServiceNow approval behind its change request, and a GitHub gate per deployment (recorded deliveries)', () => {
+    const fixture = (connector: string, name: string) => {
+      const text = readFileSync(join(repoRoot, 'connectors', connector, 'fixtures', 'deliveries', name, 'body.json'), 'utf8');
+      const body = JSON.parse(text) as unknown;
+      return deliveryJobKey(connectorById(connector)!.webhook!, connector, { rawBody: Buffer.from(text), headers: {}, receivedAt: new Date() }, body);
+    };
+    assert.equal(fixture('servicenow', 'approval-approved'), fixture('servicenow', 'change-approved'));
+    assert.match(fixture('servicenow', 'change-approved'), /change_request\/c83c5e5347c12200e0ef563dbb9a7190$/);
+    assert.match(fixture('github', 'deployment-gate-requested'), /deployment\/145988746$/);
   });
 });
