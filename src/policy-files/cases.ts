@@ -1,9 +1,9 @@
 // Policy cases: YAML files that say "this change, under this policy, gets this tier, these steps and
 // this outcome", optionally followed by decisions, ticks and transitions with their own expectations.
 // `approval-hub policy test DIR` runs every *.yaml in DIR (except directory.yaml) through the engine.
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve, basename, relative } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { decide } from '../core/engine.ts';
 import { parseChangeInput } from '../core/change-schema.ts';
 import type { Change, ChangeState, Command, Decision, Directory, Effect, History } from '../core/types.ts';
@@ -40,6 +40,42 @@ interface Expect {
   justification?: string;
   decisionKind?: string;
   transitions?: string[];
+}
+
+/** Every expectation a case or a step may state; anything else is a typo that would otherwise pass silently. */
+const EXPECT_KEYS = ['state', 'tier', 'score', 'factors', 'anomaly', 'steps', 'eligible', 'refused', 'reason', 'gate', 'effects', 'noEffects', 'escalatedTo', 'justification', 'decisionKind', 'transitions', 'invalid'] as const satisfies readonly (keyof Expect | 'invalid')[];
+const CASE_KEYS = ['name', 'id', 'now', 'history', 'change', 'expect', 'then'];
+const STEP_KEYS = ['decide', 'tick', 'transition', 'update', 'pir-signoff', 'at', 'history', 'expect'];
+
+/**
+ * Names the keys of case i (its own, its expect, its steps' and their expects) that the runner does not
+ * know, as `file:line: path: reason`.
+ */
+function unknownKeys(c: Obj, i: number, doc: Document, lines: LineCounter, file: string): string[] {
+  const problems: string[] = [];
+  const scan = (value: unknown, path: (string | number)[], known: readonly string[], what: string) => {
+    if (!isObj(value)) return;
+    for (const key of Object.keys(value)) {
+      if (known.includes(key)) continue;
+      // The key's own line: its value may start on the next one, or be missing.
+      const parent = doc.getIn(path, true);
+      const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === key) : undefined;
+      const range = (isScalar(pair?.key) ? pair.key.range : undefined) ?? (isMap(parent) ? parent.range : undefined);
+      const line = range ? `:${lines.linePos(range[0]).line}` : '';
+      const at = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').slice(1);
+      problems.push(`${file}${line}: ${at}.${key}: unknown ${what} (known: ${known.join(', ')})`);
+    }
+  };
+  const base = ['cases', i];
+  scan(c, base, CASE_KEYS, 'case key');
+  scan(c.expect, [...base, 'expect'], EXPECT_KEYS, 'expectation');
+  if (Array.isArray(c.then)) {
+    c.then.forEach((s, j) => {
+      scan(s, [...base, 'then', j], STEP_KEYS, 'step key');
+      if (isObj(s)) scan(s.expect, [...base, 'then', j, 'expect'], EXPECT_KEYS, 'expectation');
+    });
+  }
+  return problems;
 }
 
 /** Checks one engine result against the expectations; returns human-readable failures. */
@@ -176,14 +212,17 @@ export async function runCaseDir(dir: string, opts: RunCasesOptions = {}): Promi
   }
   if (names.length === 0) return { results, errors: [`${dir}: no case files (*.yaml)`] };
   const dirDirectory = join(dir, 'directory.yaml');
-  const cache = new Map<string, Directory>();
-  const directoryAt = async (path: string) => {
-    if (!cache.has(path)) cache.set(path, await loadDirectory(path));
+  // A failure is cached too: every case file sharing a missing directory would otherwise repeat it.
+  const cache = new Map<string, Promise<Directory>>();
+  const reported = new Set<string>();
+  const directoryAt = (path: string) => {
+    if (!cache.has(path)) cache.set(path, loadDirectory(path));
     return cache.get(path)!;
   };
   for (const name of names) {
     const file = join(dir, name);
-    const doc = parseDocument(await readFile(file, 'utf8'), { prettyErrors: false });
+    const lines = new LineCounter();
+    const doc = parseDocument(await readFile(file, 'utf8'), { lineCounter: lines, prettyErrors: false });
     if (doc.errors.length) { errors.push(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`); continue; }
     const parsed = doc.toJS() as unknown;
     if (!isObj(parsed)) { errors.push(`${file}: expected a mapping with cases`); continue; }
@@ -192,10 +231,16 @@ export async function runCaseDir(dir: string, opts: RunCasesOptions = {}): Promi
     // Paths relative to where the command runs, so messages read like config/policy.yaml:12.
     const at = (p: string) => relative(process.cwd(), resolve(base, p)) || '.';
     let directory: Directory;
+    const directoryPath = cf.directory ? at(cf.directory) : dirDirectory;
     try {
-      directory = await directoryAt(cf.directory ? at(cf.directory) : dirDirectory);
+      directory = await directoryAt(directoryPath);
     } catch (err) {
-      errors.push((err as Error).message);
+      if (reported.has(directoryPath)) continue;
+      reported.add(directoryPath);
+      const missing = await access(directoryPath).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+      errors.push(missing
+        ? `${directoryPath}: no such file; the cases need the directory of people their approvers come from (put directory.yaml in ${dir}, or name one with \`directory:\` in the case file)`
+        : (err as Error).message);
       continue;
     }
     for (const le of cf.loadErrors ?? []) {
@@ -219,6 +264,8 @@ export async function runCaseDir(dir: string, opts: RunCasesOptions = {}): Promi
     }
     cf.cases.forEach((c, i) => {
       const caseName = isObj(c) && typeof c.name === 'string' ? c.name : `case ${i + 1}`;
+      const unknown = isObj(c) ? unknownKeys(c, i, doc, lines, file) : [];
+      if (unknown.length) { errors.push(...unknown); return; }
       const failures = isObj(c) ? runCase(c, loaded.policy, directory) : ['expected a mapping'];
       results.push({ file: basename(file), name: caseName, ok: failures.length === 0, failures });
     });

@@ -66,6 +66,53 @@ cases:
   }
 });
 
+test('a misspelled expectation is a configuration error naming file, line, key and the known keys', async () => {
+  const dir = tempCases({
+    'typo.yaml': `policy: ${join(process.cwd(), 'config/policy.yaml')}
+cases:
+  - name: staging is low risk
+    change: { title: Bump, environment: staging, requester: dev.okafor@acme.example, team: payments }
+    expect: { tierr: low }
+  - name: a tick changes nothing
+    change: { title: Bump, environment: staging, requester: dev.okafor@acme.example, team: payments }
+    then:
+      - tick: true
+        expect:
+          stat: pending-approval
+`,
+  });
+  try {
+    const c = collector();
+    assert.equal(await runPolicyTest(dir, { out: c.out }), 2);
+    const text = c.text().replaceAll(dir, 'DIR');
+    assert.match(text, /error: DIR\/typo\.yaml:5: cases\[0\]\.expect\.tierr: unknown expectation \(known: state, tier, score, /);
+    assert.match(text, /error: DIR\/typo\.yaml:11: cases\[1\]\.then\[0\]\.expect\.stat: unknown expectation \(known: state, tier, /);
+    assert.doesNotMatch(text, /✓/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a case folder without directory.yaml gets one message naming the missing file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'policy-cases-'));
+  const body = `policy: ${join(process.cwd(), 'config/policy.yaml')}
+cases:
+  - { name: anything, change: { title: t, environment: staging, requester: dev.okafor@acme.example } }
+`;
+  writeFileSync(join(dir, 'a.yaml'), body);
+  writeFileSync(join(dir, 'b.yaml'), body);
+  try {
+    const c = collector();
+    assert.equal(await runPolicyTest(dir, { out: c.out }), 2);
+    const text = c.text().replaceAll(dir, 'DIR');
+    assert.equal(text.match(/^error: /gm)?.length, 1, text);
+    assert.match(text, /^error: DIR\/directory\.yaml: no such file; the cases need the directory of people/m);
+    assert.doesNotMatch(text, /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a missing case folder exits 2', async () => {
   const c = collector();
   assert.equal(await runPolicyTest('config/no-such-cases', { out: c.out }), 2);
