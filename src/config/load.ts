@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validate as validCron } from 'node-cron';
+import { connectorById, connectors as registeredConnectors } from '../../connectors/index.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ConnectionSettings, Json, Secret } from '../sdk/index.ts';
 import type { HubConfig } from './types.ts';
@@ -118,6 +119,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     const first = seen.get(rc.id);
     if (first !== undefined) problems.push(problem(['connections', i, 'id'], `duplicate connection id "${rc.id}" (also connections[${first}])`));
     else seen.set(rc.id, i);
+    // Refused here, with the line, so a typo stops the hub before it opens (or creates) its store.
+    if (!connectorById(rc.connector)) {
+      problems.push(problem(['connections', i, 'connector'], `"${rc.connector}" is not a registered connector (known: ${registeredConnectors.map((x) => x.id).join(', ')})`));
+    }
     // A cron typo would otherwise surface only when the reconciler schedules it, or never.
     if (rc.reconcile && !validCron(rc.reconcile.cron)) {
       problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));

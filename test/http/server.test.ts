@@ -67,6 +67,16 @@ test('a bad config stops the hub with exit code 2 and file:line: path: reason, n
   assert.ok(!hub.err().includes('plain-text-secret'));
 });
 
+test('a connection naming an unknown connector stops the hub with exit code 2 and its line, before the store is created', async () => {
+  const file = writeConfig(`store: sqlite:./data/hub.db\n${repoFiles}connections:\n  - id: ado\n    connector: azure-devops\n`);
+  const hub = start(file);
+  const [code] = await hub.exited;
+  assert.equal(code, 2, hub.err());
+  assert.match(hub.err(), /hub\.yaml:6: connections\[0\]\.connector: "azure-devops" is not a registered connector \(known: /);
+  assert.ok(!existsSync(join(file, '..', 'data')), 'no store file was opened or created');
+  assert.ok(!/\n\s+at /.test(hub.err()), `no stack trace:\n${hub.err()}`);
+});
+
 test('a broken policy file stops the hub with exit code 2 before the port opens, naming file and line', async () => {
   const file = writeConfig(`store: sqlite:./data/hub.db\npolicy: ./policy.yaml\ndirectory: ./directory.yaml\nmappingsDir: ${join(import.meta.dirname, '..', '..', 'mappings')}\n`, {
     'policy.yaml': "version: 1\nrisk:\n  factors:\n    - { id: production, when: \"change.environment == \", points: 30 }\n  tiers: { low: 0, medium: 30, high: 60 }\nroutes: []\n",

@@ -141,6 +141,13 @@ describe('refused files name the file, the path inside it, the line and the reas
     assert.match(err.reason, /sqlite:<path>.*mongodb/);
   });
 
+  test('a connection naming a connector that is not registered', () => {
+    const err = refused('connections:\n  - id: ado\n    connector: azure-devops\n');
+    assert.equal(err.path, 'connections[0].connector');
+    assert.equal(err.line, 3);
+    assert.equal(err.reason, '"azure-devops" is not a registered connector (known: generic, github, servicenow, jira)');
+  });
+
   test('two connections with one id', () => {
     const err = refused('connections:\n  - { id: jira, connector: jira }\n  - { id: jira, connector: jira }\n');
     assert.equal(err.path, 'connections[1].id');
