@@ -17,13 +17,19 @@ export default defineConnector({
     verify: verifyJira,
     // Unique per event and the same on Jira's retries.
     dedupeKey: (d: InboundDelivery) => d.headers['x-atlassian-webhook-identifier'] ?? null,
-    eventName(d: InboundDelivery) {
+    eventName(d: InboundDelivery, body?: unknown) {
       try {
-        const event = (JSON.parse(d.rawBody.toString('utf8')) as { webhookEvent?: unknown }).webhookEvent;
+        const event = ((body ?? JSON.parse(d.rawBody.toString('utf8'))) as { webhookEvent?: unknown }).webhookEvent;
         return typeof event === 'string' ? event : null;
       } catch {
         return null;
       }
+    },
+    // Per issue, by its id (a key changes when an issue moves project): a request's creation, its
+    // approvals and its status changes are handled in the order Jira sent them.
+    orderingKey(_d: InboundDelivery, body: unknown) {
+      const id = (body as { issue?: { id?: unknown } } | null)?.issue?.id;
+      return typeof id === 'string' && id !== '' ? `issue/${id}` : null;
     },
     secretHeaders: ['x-hub-signature', 'authorization'],
   },

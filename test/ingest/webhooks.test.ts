@@ -340,7 +340,7 @@ describe('ingest backlog and ordering', () => {
     assert.equal(key({ type: 'deployment.progress' }), 'deploy-tool');
   });
 
-  it('keeps a ServiceNow approval behind its change request, and a GitHub gate per deployment (recorded deliveries)', () => {
+  it('keeps a ServiceNow approval behind its change request, a JSM approval behind its request, and a GitHub gate per deployment (recorded deliveries)', () => {
     const fixture = (connector: string, name: string) => {
       const text = readFileSync(join(repoRoot, 'connectors', connector, 'fixtures', 'deliveries', name, 'body.json'), 'utf8');
       const body = JSON.parse(text) as unknown;
@@ -349,5 +349,7 @@ describe('ingest backlog and ordering', () => {
     assert.equal(fixture('servicenow', 'approval-approved'), fixture('servicenow', 'change-approved'));
     assert.match(fixture('servicenow', 'change-approved'), /change_request\/c83c5e5347c12200e0ef563dbb9a7190$/);
     assert.match(fixture('github', 'deployment-gate-requested'), /deployment\/145988746$/);
+    assert.equal(fixture('jira', 'jsm-approval-approved'), fixture('jira', 'issue-status-approved'), 'a JSM approval stays behind its request');
+    assert.match(fixture('jira', 'issue-commented'), /^jira\u0000issue\/\d+$/);
   });
 });
