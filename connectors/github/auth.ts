@@ -3,7 +3,7 @@
 // expires; the hub creates one of these per connection, so the cache is per connection.
 import { createAppAuth } from '@octokit/auth-app';
 import { request } from '@octokit/request';
-import type { ConnectionAuth, ConnectionSettings, Secret } from '../../src/sdk/index.ts';
+import { HttpError, type ConnectionAuth, type ConnectionSettings, type Secret } from '../../src/sdk/index.ts';
 import { apiBase } from './api.ts';
 
 function setting(connection: ConnectionSettings, key: string): string {
@@ -23,12 +23,42 @@ function appAuth(connection: ConnectionSettings, fetch: typeof globalThis.fetch)
   });
 }
 
+interface OctokitRequestError {
+  status?: unknown;
+  message: string;
+  cause?: unknown;
+  request?: { method?: string; url?: string };
+  response?: { data?: unknown };
+}
+
+/**
+ * The token exchange's failures as the HTTP client reports its own: @octokit/request turns a request that
+ * got no answer at all (refused connection, DNS, timeout) into status 500 with no response, which would
+ * read as a GitHub server error; here it is status 0, "no response", like every other connector's.
+ */
+async function tokenExchange<T>(connection: ConnectionSettings, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const e = err as OctokitRequestError;
+    if (!(err instanceof Error) || typeof e.status !== 'number') throw err;
+    const method = e.request?.method ?? 'POST';
+    const path = e.request?.url ? new URL(e.request.url).pathname : 'the token endpoint';
+    const who = `connection "${connection.id}"`;
+    if (!e.response) {
+      const cause = e.cause instanceof Error ? (e.cause.cause instanceof Error ? `${e.cause.message}: ${e.cause.cause.message}` : e.cause.message) : e.message;
+      throw new HttpError(`${who}: ${method} ${path} got no response (${cause})`, 0, null);
+    }
+    throw new HttpError(`${who}: ${method} ${path} answered ${e.status}: ${e.message}`, e.status, e.response.data ?? null);
+  }
+}
+
 /** Installation-token headers for the connection's HTTP client. */
 export function githubAppAuth(connection: ConnectionSettings, fetch: typeof globalThis.fetch): ConnectionAuth {
   const auth = appAuth(connection, fetch);
   return {
     async headers() {
-      const { token } = await auth({ type: 'installation' });
+      const { token } = await tokenExchange(connection, () => auth({ type: 'installation' }));
       return { authorization: `token ${token}` };
     },
   };

@@ -33,7 +33,14 @@ export default defineConnector({
   actions: [openRecord, comment, recordDecision, syncState],
   reconcile: reconcileServiceNow,
   async health(ctx) {
-    await ctx.http.request({ method: 'GET', path: tablePath('change_request'), query: { sysparm_limit: 1, sysparm_fields: 'sys_id' } });
+    const res = await ctx.http.request<unknown>({ method: 'GET', path: tablePath('change_request'), query: { sysparm_limit: 1, sysparm_fields: 'sys_id' } });
+    // A proxy, a load balancer's default page or a wrong baseUrl can answer 200 too; only the Table API
+    // answers a query with {result: [...]}.
+    const result = typeof res.body === 'object' && res.body !== null ? (res.body as { result?: unknown }).result : undefined;
+    if (!Array.isArray(result)) {
+      const got = typeof res.body === 'string' ? `text (${JSON.stringify(res.body.slice(0, 60))})` : JSON.stringify(res.body)?.slice(0, 80) ?? 'nothing';
+      return { ok: false, detail: `${ctx.connection.baseUrl ?? 'baseUrl'} answered 200 but not as the Table API (expected {"result": [...]} for change_request, got ${got}): check baseUrl points at the instance` };
+    }
     return { ok: true, detail: 'Table API answered for change_request' };
   },
   mappingKinds: ['change_request', 'sysapproval_approver'],

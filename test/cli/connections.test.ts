@@ -2,6 +2,9 @@
 // saying whether the credentials in hub.yaml are accepted and the vendor is reachable, checked against
 // the fake vendor servers (which refuse wrong credentials the way the vendors do).
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connectionsCommand } from '../../src/cli/commands/connections.ts';
 import { main } from '../../src/cli/main.ts';
@@ -27,7 +30,7 @@ describe('approval-hub connections test', () => {
   });
   after(() => Promise.all([sn.close(), gh.close(), jira.close(), otherGh.close()]));
 
-  function hubYaml(opts: { snUrl?: string } = {}): string {
+  function hubYaml(opts: { snUrl?: string; ghUrl?: string; jiraUrl?: string } = {}): string {
     return writeConfig(`store: "sqlite::memory:"
 ${repoFiles}connections:
   - id: servicenow-prod
@@ -37,12 +40,12 @@ ${repoFiles}connections:
     webhook: { secret: "\${env:SN_SECRET}" }
   - id: github
     connector: github
-    baseUrl: ${gh.url}
+    baseUrl: ${opts.ghUrl ?? gh.url}
     auth: { type: github-app, appId: "${gh.appId}", privateKey: "\${env:GH_KEY}", installationId: "${gh.installations[0]!.id}" }
     webhook: { secret: "\${env:GH_SECRET}" }
   - id: jira
     connector: jira
-    baseUrl: ${jira.url}
+    baseUrl: ${opts.jiraUrl ?? jira.url}
     auth: { type: basic, username: hub@acme.example, password: "\${env:JIRA_TOKEN}" }
     webhook: { secret: "\${env:JIRA_SECRET}" }
     options: { project: CHG }
@@ -87,6 +90,33 @@ ${repoFiles}connections:
     const lines = r.out.trim().split('\n');
     assert.equal(lines.length, 1, r.out);
     assert.match(lines[0]!, new RegExp(`^FAIL +servicenow-prod +\\(servicenow\\) +cannot reach ${url.replace(/[.]/g, '\\.')}`));
+  });
+
+  test('an unreachable host reads the same for every connector: cannot reach <baseUrl>, no made-up HTTP status', async () => {
+    const gone = await startFakeServiceNow();
+    const url = gone.url;
+    await gone.close();
+    const r = await run(['test'], { ...goodEnv(), HUB_CONFIG: hubYaml({ snUrl: url, ghUrl: url, jiraUrl: url }) });
+    assert.equal(r.code, 1, r.out + r.err);
+    const escaped = url.replace(/[.]/g, '\\.');
+    for (const [id, connector] of [['servicenow-prod', 'servicenow'], ['github', 'github'], ['jira', 'jira']]) {
+      assert.match(r.out, new RegExp(`^FAIL +${id} +\\(${connector}\\) +cannot reach ${escaped}: connection "${id}": [A-Z]+ /\\S* got no response \\(.*ECONNREFUSED`, 'm'), r.out);
+    }
+    assert.doesNotMatch(r.out, /\b500\b/);
+  });
+
+  test('a ServiceNow baseUrl that answers 200 but not as the Table API is a FAIL saying so', async () => {
+    const notTableApi = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('{}'); });
+    notTableApi.listen(0, '127.0.0.1');
+    await once(notTableApi, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(notTableApi.address() as AddressInfo).port}`;
+      const r = await run(['test', '--connection', 'servicenow-prod'], { ...goodEnv(), HUB_CONFIG: hubYaml({ snUrl: url }) });
+      assert.equal(r.code, 1, r.out + r.err);
+      assert.match(r.out, /^FAIL +servicenow-prod +\(servicenow\) +.* answered 200 but not as the Table API \(expected \{"result": \[\.\.\.\]\} for change_request, got \{\}\)/);
+    } finally {
+      notTableApi.close();
+    }
   });
 
   test('--json: one object per connection with its outcome and detail', async () => {
