@@ -81,11 +81,23 @@ describe('mappings try: ServiceNow', () => {
     assert.equal(ok.code, 0, ok.out + ok.err);
     assert.deepEqual(JSON.parse(ok.out).map((c: { title: string }) => c.title), ['Deploy payments-api 2.14.0 to production', 'Rotate ledger keys']);
 
-    // Without sysparm_fields=approver.email the Table API leaves the approver a reference: the hub's own
-    // queries ask for the email, and try says which field is missing in which record.
-    const approvals = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), join(vendor, 'servicenow-sysapproval_approver.json'));
-    assert.equal(approvals.code, 1);
-    assert.match(approvals.out, /sysapproval_approver\.yaml: field actor: required but missing \(from \["approver\.email"\]\) \(record 1 of 2\)/);
+  });
+
+  test('a plain Table API approval answer (approver as a reference) maps the actor to the approver\'s sys_id', async () => {
+    // Without sysparm_fields=approver.email the Table API leaves the approver a {link, value} reference;
+    // the directory names people by that sys_id (accounts: { servicenow: [<sys_id>] }).
+    const r = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), join(vendor, 'servicenow-sysapproval_approver.json'));
+    assert.equal(r.code, 0, r.out + r.err);
+    const decisions = JSON.parse(r.out) as { outcome: string; actor: string }[];
+    assert.deepEqual(decisions.map((d) => [d.outcome, d.actor]), [['pending', '46d44a23a9fe19810012d100cca80666'], ['approve', 'a8f98bb0eb32010045e1a5115206fe3a']]);
+    assert.match(r.err, /2 sysapproval_approver records at result/);
+
+    // A record with no approver at all still names the field that does not map, and which record.
+    const { result } = read(join(vendor, 'servicenow-sysapproval_approver.json'));
+    const { approver: _none, ...noApprover } = result[0];
+    const missing = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), derived('approvals.json', { result: [noApprover, result[1]] }));
+    assert.equal(missing.code, 1);
+    assert.match(missing.out, /sysapproval_approver\.yaml: field actor: required but missing \(from CEL .*\) \(record 1 of 2\)/);
   });
 
   test('the hub business rule\'s body {table, record, changed} maps its record', async () => {

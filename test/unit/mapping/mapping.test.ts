@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkMappings, compileMapping, loadMapping, normalize, render, tryMapping, type Mapping } from '../../../src/mapping/index.ts';
+import { parseDirectory, personFor } from '../../../src/pipeline/directory.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const mappingsDir = join(root, 'mappings');
@@ -105,6 +106,33 @@ test('ServiceNow approval journal comments lose their header; an empty journal i
   assert.ok(pending.ok);
   assert.equal(pending.value.outcome, 'pending');
   assert.equal(pending.value.rationale, null);
+});
+
+test('a ServiceNow approver without the dot-walked email is its sys_user sys_id, which the directory names', async () => {
+  const mapping = await shipped('servicenow/sysapproval_approver.yaml');
+  // A plain Table API answer (no sysparm_fields), from /work/shared/vendor-payloads.
+  const [, approved] = (await fixture('../shared/vendor-payloads/servicenow-sysapproval_approver.json')).result as Record<string, unknown>[];
+  const reference = normalize(mapping, approved);
+  assert.ok(reference.ok, JSON.stringify(reference));
+  assert.equal(reference.value.actor, 'a8f98bb0eb32010045e1a5115206fe3a');
+  // With sysparm_exclude_reference_link the reference is the bare sys_id.
+  const bare = normalize(mapping, { ...approved, approver: 'a8f98bb0eb32010045e1a5115206fe3a' });
+  assert.ok(bare.ok);
+  assert.equal(bare.value.actor, 'a8f98bb0eb32010045e1a5115206fe3a');
+  // The email still wins when the query asked for it; an empty one falls back to the reference.
+  const both = normalize(mapping, { ...approved, 'approver.email': 'beth.anglin@example.com' });
+  assert.ok(both.ok);
+  assert.equal(both.value.actor, 'beth.anglin@example.com');
+  const blank = normalize(mapping, { ...approved, 'approver.email': '' });
+  assert.ok(blank.ok);
+  assert.equal(blank.value.actor, 'a8f98bb0eb32010045e1a5115206fe3a');
+  const directory = parseDirectory('people:\n  - id: beth.anglin@example.com\n    accounts: { servicenow: [beth.anglin, a8f98bb0eb32010045e1a5115206fe3a] }\n');
+  assert.equal(personFor(directory, 'servicenow', String(reference.value.actor)), 'beth.anglin@example.com');
+  // Neither an email nor an approver: the field that does not map is named.
+  const { approver: _none, ...noApprover } = approved!;
+  const missing = normalize(mapping, noApprover);
+  assert.equal(missing.ok, false);
+  assert.match(missing.ok ? '' : `${missing.field}: ${missing.reason}`, /^actor: required but missing/);
 });
 
 test('render writes canonical values back in the ServiceNow wire format', async () => {
