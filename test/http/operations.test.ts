@@ -24,6 +24,7 @@ describe('OpenAPI and metrics', () => {
       if (r.roles) {
         assert.deepEqual(op.security, [{ bearerAuth: [] }], `${r.method} ${r.url} says it needs a bearer token`);
         assert.match(op.description ?? '', new RegExp(`Roles: ${r.roles.join(', ')}\\.`));
+        assert.equal(op.description?.match(/Roles: /g)?.length, 1, `${r.method} ${r.url} states its roles once: ${op.description}`);
         assert.ok(op.responses?.['401'] && op.responses['403']);
       }
     }

@@ -64,7 +64,9 @@ export function installAuth(app: FastifyInstance, deps: { store: Store }): void 
     // The OpenAPI document says who may call it.
     const schema = (route.schema ??= {}) as { security?: unknown; description?: string; response?: Record<string, unknown> };
     schema.security = [{ bearerAuth: [] }];
-    schema.description = `${schema.description ? `${schema.description}\n\n` : ''}Roles: ${roles.join(', ')}.`;
+    // onRoute runs again for the HEAD route Fastify adds to each GET, with the GET's schema: say it once.
+    const rolesLine = `Roles: ${roles.join(', ')}.`;
+    if (!schema.description?.endsWith(rolesLine)) schema.description = `${schema.description ? `${schema.description}\n\n` : ''}${rolesLine}`;
     schema.response = { ...(schema.response ?? {}), 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' } };
   });
 
