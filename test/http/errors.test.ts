@@ -79,10 +79,24 @@ describe('problem JSON', () => {
     assert.match(String(assertProblem(unknown, 400, 'validation-failed').detail), /"colour" is not a known field/);
   });
 
-  test('a bad cursor is a 400 with the store\'s reason', async () => {
+  test('a bad cursor is a 400 validation problem naming the field, where it is, and the store\'s reason', async () => {
     const token = await hub.token(['viewer']);
     const res = await hub.app.inject({ method: 'GET', url: '/api/v1/changes?cursor=not-ours', headers: { authorization: `Bearer ${token}` } });
-    assert.match(String(assertProblem(res, 400, 'bad-request').detail), /cursor/);
+    const p = assertProblem(res, 400, 'validation-failed');
+    assert.equal(p.field, 'cursor');
+    assert.equal(p.in, 'querystring');
+    assert.equal(p.detail, 'querystring field "cursor" is not a cursor this hub issued (pass back the `next` value of the previous page)');
+  });
+
+  test('an unknown state filter is a 400 naming the field and the valid states, not an empty list', async () => {
+    const token = await hub.token(['viewer']);
+    const res = await hub.app.inject({ method: 'GET', url: '/api/v1/changes?state=bogus', headers: { authorization: `Bearer ${token}` } });
+    const p = assertProblem(res, 400, 'validation-failed');
+    assert.equal(p.field, 'state');
+    assert.equal(p.in, 'querystring');
+    assert.equal(p.detail, 'querystring field "state" must be one of draft, awaiting-prerequisites, pending-approval, approved, emergency-approved, implementing, implemented, review-pending, rolled-back, closed, rejected, expired, cancelled');
+    const valid = await hub.app.inject({ method: 'GET', url: '/api/v1/changes?state=pending-approval', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(valid.statusCode, 200);
   });
 
   test('a 500 hides what went wrong inside and logs it with the request id', async () => {

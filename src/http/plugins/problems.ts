@@ -60,11 +60,24 @@ export function toApiError(error: unknown): ApiError {
     if (v.keyword === 'required') field = [field, String(v.params.missingProperty)].filter(Boolean).join('.');
     if (v.keyword === 'additionalProperties') field = [field, String(v.params.additionalProperty)].filter(Boolean).join('.');
     const where = e.validationContext ?? 'request';
-    const reason = v.keyword === 'additionalProperties' ? 'is not a known field' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is not valid');
+    const reason = v.keyword === 'additionalProperties' ? 'is not a known field'
+      : v.keyword === 'required' ? 'is required'
+      // Ajv says "must be equal to one of the allowed values" without saying which: name them.
+      : v.keyword === 'enum' && Array.isArray(v.params.allowedValues) ? `must be one of ${v.params.allowedValues.join(', ')}`
+      : (v.message ?? 'is not valid');
     return apiError('validation-failed', field ? `${where} field "${field}" ${reason}` : `${where} ${reason}`, { extra: { field: field || null, in: where } });
   }
-  // Errors the store port defines for caller mistakes (bad cursor, bad limit) and unique-key races.
-  if (e.name === 'StoreInputError') return apiError('bad-request', e.message);
+  // Errors the store port defines for caller mistakes (bad cursor, bad limit) and unique-key races. A
+  // cursor and a limit only ever come from a list route's query string: they are validation failures of
+  // that field, with the members every other validation failure has.
+  if (e.name === 'StoreInputError') {
+    const paging = /^(cursor|limit): (.*)$/s.exec(e.message);
+    if (paging) {
+      const [, field, reason] = paging as unknown as [string, string, string];
+      return apiError('validation-failed', `querystring field "${field}" ${reason.startsWith('not ') ? `is ${reason}` : reason}`, { extra: { field, in: 'querystring' } });
+    }
+    return apiError('bad-request', e.message);
+  }
   if (e.name === 'StoreConflictError') return apiError('conflict', e.message);
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

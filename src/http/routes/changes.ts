@@ -3,6 +3,7 @@
 // pipeline's routes (changes-write, decisions, gates) and connectors.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/port.ts';
+import { TRANSITIONS } from '../../core/lifecycle.ts';
 import { apiError } from '../../errors.ts';
 import { changeSummaryView, loadChangeView } from '../change-view.ts';
 import { READERS } from '../plugins/auth.ts';
@@ -27,6 +28,9 @@ const transitionSchema = {
   },
 } as const;
 
+/** Every state of the lifecycle: a filter on any other state would silently match nothing. */
+const CHANGE_STATES = Object.keys(TRANSITIONS);
+
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 200 } } } as const;
 
 export function changeRoutes(deps: { store: Store }): FastifyPluginAsync {
@@ -40,7 +44,7 @@ export function changeRoutes(deps: { store: Store }): FastifyPluginAsync {
           type: 'object',
           additionalProperties: false,
           properties: {
-            state: { type: 'string', description: 'e.g. pending-approval' },
+            state: { type: 'string', enum: CHANGE_STATES, description: 'e.g. pending-approval' },
             tier: { type: 'string', description: 'risk tier, e.g. high' },
             team: { type: 'string' },
             since: { type: 'string', format: 'date-time', description: 'changes updated at or after this time' },
