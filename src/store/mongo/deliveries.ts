@@ -7,6 +7,25 @@ type DeliveryDoc = Omit<DeliveryRecord, 'id'> & { _id: string };
 const toDelivery = ({ _id, ...rest }: DeliveryDoc): DeliveryRecord => ({ id: _id, ...rest });
 const statuses: DeliveryStatus[] = ['received', 'processed', 'ignored', 'failed'];
 
+interface StatusChange {
+  id: string;
+  status: DeliveryStatus;
+  reason: string | null;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const MAX_STATUS_BATCH = 500;
+
+/** The next batch of status changes, in call order. A delivery named twice ends the batch before its
+ * second change, so the later status is written by a later command and wins, as it would one by one. */
+function takeStatusBatch(pending: StatusChange[]): StatusChange[] {
+  const ids = new Set<string>();
+  let n = 0;
+  while (n < pending.length && n < MAX_STATUS_BATCH && !ids.has(pending[n]!.id)) ids.add(pending[n++]!.id);
+  return pending.splice(0, n);
+}
+
 export function mongoDeliveries(m: Mdb): DeliveryStore {
   const col = m.col<DeliveryDoc>('deliveries');
   const toDoc = (d: NewDelivery): DeliveryDoc => ({
@@ -20,6 +39,14 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
     if (!existing) throw new Error(`delivery ${d.id}: refused as a duplicate, but no delivery has its dedupe key`);
     return { inserted: existing._id === d.id, delivery: toDelivery(existing) };
   };
+  /** The stored deliveries with these (connection, dedupe key) pairs, in one query. */
+  const findByKeys = async (ds: { connectionId: string; dedupeKey: string }[]) => {
+    const wanted = new Set(ds.map((d) => `${d.connectionId}\u0000${d.dedupeKey}`));
+    const found = await col
+      .find({ connectionId: { $in: [...new Set(ds.map((d) => d.connectionId))] }, dedupeKey: { $in: [...new Set(ds.map((d) => d.dedupeKey))] } })
+      .toArray();
+    return found.filter((d) => wanted.has(`${d.connectionId}\u0000${d.dedupeKey}`));
+  };
   const insertOne = async (d: NewDelivery) => {
     const doc = toDoc(d);
     try {
@@ -30,42 +57,90 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
       return settle(d);
     }
   };
+  // Status changes of concurrent jobs share one write: a call made while a write is running waits for
+  // the next one, which then carries every call made meanwhile (one updateMany per status and reason).
+  // A write command on jongodb costs time in proportion to the documents in the collection, so one per
+  // processed delivery made draining a burst quadratic; on MongoDB it saves round trips. Each call
+  // still resolves only once its own status is stored.
+  const pendingStatus: StatusChange[] = [];
+  let writingStatus = false;
+  const writeStatusBatch = async (batch: StatusChange[]) => {
+    const processedAt = m.now();
+    const groups = new Map<string, StatusChange[]>();
+    for (const c of batch) {
+      const k = JSON.stringify([c.status, c.reason]);
+      const g = groups.get(k);
+      if (g) g.push(c);
+      else groups.set(k, [c]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        const { status, reason } = g[0]!;
+        try {
+          await col.updateMany({ _id: { $in: g.map((c) => c.id) } }, { $set: { status, reason, processedAt: status === 'received' ? null : processedAt } });
+          for (const c of g) c.resolve();
+        } catch (err) {
+          for (const c of g) c.reject(err);
+        }
+      }),
+    );
+  };
+  const flushStatus = () => {
+    if (writingStatus || pendingStatus.length === 0) return;
+    writingStatus = true;
+    const batch = takeStatusBatch(pendingStatus);
+    void writeStatusBatch(batch)
+      .catch((err: unknown) => {
+        for (const c of batch) c.reject(err);
+      })
+      .finally(() => {
+        writingStatus = false;
+        flushStatus();
+      });
+  };
   return {
     insert: insertOne,
     async insertMany(ds) {
       if (ds.length === 0) return [];
-      const docs = ds.map(toDoc);
+      const keyOf = (d: { connectionId: string; dedupeKey: string }) => `${d.connectionId}\u0000${d.dedupeKey}`;
       // Duplicates inside the batch: the first one wins, as if they had arrived one by one.
-      const seen = new Set<string>();
-      const firsts = docs.filter((d) => {
-        const k = `${d.connectionId}\u0000${d.dedupeKey}`;
-        if (seen.has(k)) return false;
-        seen.add(k);
-        return true;
-      });
-      try {
-        // One round trip. Not atomic without a transaction, and it need not be: each delivery is
-        // independent and the unique dedupe index keeps a retry from storing anything twice.
-        await col.insertMany(firsts, { ordered: false });
-        const ours = new Set(firsts.map((d) => d._id));
-        const out: { inserted: boolean; delivery: DeliveryRecord }[] = [];
-        for (const d of ds) out.push(ours.has(d.id) ? { inserted: true, delivery: toDelivery(docs.find((x) => x._id === d.id)!) } : await settle(d));
-        return out;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        // Some were already stored. Servers differ in what an unordered batch with a duplicate leaves
-        // behind (MongoDB inserts the others, jongodb none), so settle each one by itself.
-        const out: { inserted: boolean; delivery: DeliveryRecord }[] = [];
-        for (const d of ds) out.push(await insertOne(d));
-        return out;
+      const firsts = new Map<string, DeliveryDoc>();
+      for (const d of ds) if (!firsts.has(keyOf(d))) firsts.set(keyOf(d), toDoc(d));
+      const stored = new Map<string, DeliveryDoc>();
+      let toInsert = [...firsts.values()];
+      for (let attempt = 1; toInsert.length > 0; attempt++) {
+        try {
+          // One write for the whole batch. Not atomic without a transaction, and it need not be: each
+          // delivery is independent and the unique dedupe index keeps a retry from storing anything twice.
+          await col.insertMany(toInsert, { ordered: false });
+          for (const d of toInsert) stored.set(keyOf(d), d);
+          break;
+        } catch (err) {
+          if (!isDuplicateKey(err) || attempt >= 5) throw err;
+        }
+        // Some were stored already (senders retry what they saw no answer for). Servers differ in what
+        // an unordered batch with a duplicate leaves behind (MongoDB inserts the others, jongodb none),
+        // so one read says which keys are taken now, and the rest go again in one write: a write per
+        // delivery costs jongodb the whole collection each time and made a burst of retries collapse.
+        for (const d of await findByKeys(toInsert)) stored.set(keyOf(d), d);
+        toInsert = toInsert.filter((d) => !stored.has(keyOf(d)));
       }
+      return ds.map((d) => {
+        const existing = stored.get(keyOf(d));
+        if (!existing) throw new Error(`delivery ${d.id}: refused as a duplicate, but no delivery has its dedupe key`);
+        // Our id on the stored delivery: the insert did happen (a retried or partially applied batch).
+        return { inserted: existing._id === d.id, delivery: toDelivery(existing) };
+      });
     },
     async get(id) {
       const d = await col.findOne({ _id: id });
       return d ? toDelivery(d) : null;
     },
-    async setStatus(id, status, reason = null) {
-      await col.updateOne({ _id: id }, { $set: { status, reason, processedAt: status === 'received' ? null : m.now() } });
+    setStatus(id, status, reason = null) {
+      return new Promise<void>((resolve, reject) => {
+        pendingStatus.push({ id, status, reason, resolve, reject });
+        flushStatus();
+      });
     },
     async list(filter, page) {
       const limit = checkLimit(page.limit);
