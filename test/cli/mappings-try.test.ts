@@ -1,6 +1,7 @@
 // `approval-hub mappings try` on the payloads an integration engineer has in hand: vendor webhook bodies
-// and API responses as the vendors send them (../shared/vendor-payloads/, test/fakes/payloads/, the
-// connectors' recorded deliveries), not records cut out of them by hand.
+// and API responses as the vendors send them (test/fakes/payloads/: copies of the shared vendor examples;
+// the connectors' recorded deliveries), not records cut out of them by hand. Only files in this repository:
+// a clean clone has nothing beside it.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,6 @@ import { describe, test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
-const vendor = join(repo, '..', 'shared', 'vendor-payloads');
 const fakes = join(repo, 'test', 'fakes', 'payloads');
 const mapping = (name: string) => join(repo, 'mappings', name);
 const scratch = mkdtempSync(join(tmpdir(), 'mappings-try-'));
@@ -31,7 +31,7 @@ const read = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 
 describe('mappings try: Jira', () => {
   test('a Jira webhook body ({webhookEvent, issue, changelog}) maps its issue', async () => {
-    for (const payload of [join(vendor, 'jira-issue_updated.json'), join(fakes, 'jira-issue_updated.json')]) {
+    for (const payload of [join(fakes, 'jira-issue_updated.json')]) {
       const r = await tryIt(mapping('jira/issue.yaml'), payload);
       assert.equal(r.code, 0, r.out + r.err);
       const change = JSON.parse(r.out);
@@ -42,7 +42,7 @@ describe('mappings try: Jira', () => {
   });
 
   test('a Jira REST issue (GET /rest/api/3/issue/{key}) is the record itself', async () => {
-    const { issue } = read(join(vendor, 'jira-issue_updated.json'));
+    const { issue } = read(join(fakes, 'jira-issue_updated.json'));
     const r = await tryIt(mapping('jira/issue.yaml'), derived('issue.json', { expand: 'renderedFields,names,schema', ...issue }));
     assert.equal(r.code, 0, r.out + r.err);
     assert.equal(JSON.parse(r.out).title, 'Deploy payments-api 2.14.0 to production');
@@ -50,7 +50,7 @@ describe('mappings try: Jira', () => {
   });
 
   test('a Jira search page maps every issue, in order', async () => {
-    const { issue } = read(join(vendor, 'jira-issue_updated.json'));
+    const { issue } = read(join(fakes, 'jira-issue_updated.json'));
     const second = { ...issue, id: '10043', key: 'CHG-43', fields: { ...issue.fields, summary: 'Rotate ledger keys' } };
     const r = await tryIt(mapping('jira/issue.yaml'), derived('search.json', { issues: [issue, second], nextPageToken: null, isLast: true }));
     assert.equal(r.code, 0, r.out + r.err);
@@ -59,7 +59,7 @@ describe('mappings try: Jira', () => {
   });
 
   test('a payload of another system names the file and what was looked for', async () => {
-    const payload = join(vendor, 'servicenow-change_request.json');
+    const payload = join(fakes, 'servicenow-change_request.json');
     const r = await tryIt(mapping('jira/issue.yaml'), payload);
     assert.equal(r.code, 1);
     assert.equal(r.out, `${payload}: no jira issue record found: looked for an object with key, fields (or a non-empty list of them) at issue, issues, the payload itself\n`);
@@ -68,7 +68,7 @@ describe('mappings try: Jira', () => {
 
 describe('mappings try: ServiceNow', () => {
   test('a Table API response {"result": {...}} maps its record', async () => {
-    const r = await tryIt(mapping('servicenow/change_request.yaml'), join(vendor, 'servicenow-change_request.json'));
+    const r = await tryIt(mapping('servicenow/change_request.yaml'), join(fakes, 'servicenow-change_request.json'));
     assert.equal(r.code, 0, r.out + r.err);
     const change = JSON.parse(r.out);
     assert.equal(change.title, 'Deploy payments-api 2.14.0 to production');
@@ -76,7 +76,7 @@ describe('mappings try: ServiceNow', () => {
   });
 
   test('a Table API query {"result": [...]} maps each record and names the one that does not map', async () => {
-    const { result } = read(join(vendor, 'servicenow-change_request.json'));
+    const { result } = read(join(fakes, 'servicenow-change_request.json'));
     const ok = await tryIt(mapping('servicenow/change_request.yaml'), derived('changes.json', { result: [result, { ...result, sys_id: 'd2', short_description: 'Rotate ledger keys' }] }));
     assert.equal(ok.code, 0, ok.out + ok.err);
     assert.deepEqual(JSON.parse(ok.out).map((c: { title: string }) => c.title), ['Deploy payments-api 2.14.0 to production', 'Rotate ledger keys']);
@@ -86,14 +86,14 @@ describe('mappings try: ServiceNow', () => {
   test('a plain Table API approval answer (approver as a reference) maps the actor to the approver\'s sys_id', async () => {
     // Without sysparm_fields=approver.email the Table API leaves the approver a {link, value} reference;
     // the directory names people by that sys_id (accounts: { servicenow: [<sys_id>] }).
-    const r = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), join(vendor, 'servicenow-sysapproval_approver.json'));
+    const r = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), join(fakes, 'servicenow-sysapproval_approver.json'));
     assert.equal(r.code, 0, r.out + r.err);
     const decisions = JSON.parse(r.out) as { outcome: string; actor: string }[];
     assert.deepEqual(decisions.map((d) => [d.outcome, d.actor]), [['pending', '46d44a23a9fe19810012d100cca80666'], ['approve', 'a8f98bb0eb32010045e1a5115206fe3a']]);
     assert.match(r.err, /2 sysapproval_approver records at result/);
 
     // A record with no approver at all still names the field that does not map, and which record.
-    const { result } = read(join(vendor, 'servicenow-sysapproval_approver.json'));
+    const { result } = read(join(fakes, 'servicenow-sysapproval_approver.json'));
     const { approver: _none, ...noApprover } = result[0];
     const missing = await tryIt(mapping('servicenow/sysapproval_approver.yaml'), derived('approvals.json', { result: [noApprover, result[1]] }));
     assert.equal(missing.code, 1);
@@ -114,7 +114,7 @@ describe('mappings try: GitHub and generic', () => {
     assert.equal(r.code, 0, r.out + r.err);
     assert.equal(JSON.parse(r.out).title, 'Deploy Codertocat/Hello-World (master) to production');
 
-    const review = join(vendor, 'github-pull_request_review.submitted.json');
+    const review = join(fakes, 'github-pull_request_review.submitted.json');
     const refused = await tryIt(mapping('github/deployment.yaml'), review);
     assert.equal(refused.code, 1);
     assert.match(refused.out, new RegExp(`^${review.replaceAll('.', '\\.')}: no github deployment record found: looked for an object with deployment, environment, deployment_callback_url`));

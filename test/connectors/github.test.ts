@@ -153,7 +153,7 @@ describe('github answer-gate', () => {
 
 describe('github validate-package', () => {
   it('returns reviews (latest per reviewer), check runs over Link-header pages, statuses and code-scanning counts', async () => {
-    const checkRun = (JSON.parse(await readFile('/work/shared/vendor-payloads/github-check_run.completed.json', 'utf8')) as { check_run: Record<string, unknown> }).check_run;
+    const checkRun = (JSON.parse(await readFile(new URL('../fakes/payloads/github-check_run.completed.json', import.meta.url), 'utf8')) as { check_run: Record<string, unknown> }).check_run;
     server.use(
       tokenExchange({ n: 0 }),
       http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () =>

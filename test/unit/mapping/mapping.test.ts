@@ -110,8 +110,8 @@ test('ServiceNow approval journal comments lose their header; an empty journal i
 
 test('a ServiceNow approver without the dot-walked email is its sys_user sys_id, which the directory names', async () => {
   const mapping = await shipped('servicenow/sysapproval_approver.yaml');
-  // A plain Table API answer (no sysparm_fields), from /work/shared/vendor-payloads.
-  const [, approved] = (await fixture('../shared/vendor-payloads/servicenow-sysapproval_approver.json')).result as Record<string, unknown>[];
+  // A plain Table API answer (no sysparm_fields): the shared vendor example, copied into test/fakes/payloads.
+  const [, approved] = (await fixture('test/fakes/payloads/servicenow-sysapproval_approver.json')).result as Record<string, unknown>[];
   const reference = normalize(mapping, approved);
   assert.ok(reference.ok, JSON.stringify(reference));
   assert.equal(reference.value.actor, 'a8f98bb0eb32010045e1a5115206fe3a');
