@@ -19,13 +19,13 @@ const fromArray = (r: unknown[]): Transition => ({
 const SCAN_BATCH = 5000;
 
 export function sqliteAudit(db: Db): AuditStore {
-  const headStmt = db.sql.prepare('SELECT * FROM transitions ORDER BY seq DESC LIMIT 1');
-  const insertStmt = db.sql.prepare(`INSERT INTO transitions
+  const headStmt = db.stmt('SELECT * FROM transitions ORDER BY seq DESC LIMIT 1');
+  const insertStmt = db.stmt(`INSERT INTO transitions
     (seq, change_id, action, actor, source_tool, at, before, after, rationale, correlation, prev_hash, hash)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   // Rows as arrays, in the order of `columns`: about twice as fast to read as row objects, which
   // matters when verify streams a million entries.
-  const batchStmt = db.sql.prepare(`SELECT ${columns} FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`);
+  const batchStmt = db.stmt(`SELECT ${columns} FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`);
   batchStmt.setReturnArrays(true);
   return {
     async append(entry) {
@@ -48,7 +48,7 @@ export function sqliteAudit(db: Db): AuditStore {
       }
     },
     async listForChange(changeId) {
-      return db.sql.prepare('SELECT * FROM transitions WHERE change_id = ? ORDER BY seq').all(changeId).map(toTransition);
+      return db.stmt('SELECT * FROM transitions WHERE change_id = ? ORDER BY seq').all(changeId).map(toTransition);
     },
     async head() {
       const r = headStmt.get();

@@ -11,7 +11,7 @@ const toChange = (r: Record<string, unknown>): ChangeRecord => ({
 const patchColumns = { state: 'state', tier: 'tier', team: 'team', environment: 'environment', type: 'type', data: 'data' } as const;
 
 export function sqliteChanges(db: Db): ChangeStore {
-  const getStmt = db.sql.prepare('SELECT * FROM changes WHERE id = ?');
+  const getStmt = db.stmt('SELECT * FROM changes WHERE id = ?');
   const get = (id: string) => {
     const r = getStmt.get(id);
     return r ? toChange(r) : null;
@@ -19,7 +19,7 @@ export function sqliteChanges(db: Db): ChangeStore {
   return {
     async create(c: NewChange) {
       const at = c.createdAt ? isoTime(c.createdAt, 'createdAt') : db.now();
-      insertOrConflict(() => db.sql.prepare(
+      insertOrConflict(() => db.stmt(
         'INSERT INTO changes (id, version, state, tier, team, environment, type, created_at, updated_at, data) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)',
       ).run(c.id, c.state, c.tier, c.team, c.environment, c.type, at, at, toJson(c.data)), `change ${c.id} already exists`);
       return get(c.id)!;
@@ -38,7 +38,7 @@ export function sqliteChanges(db: Db): ChangeStore {
       }
       // The version in the WHERE clause is the optimistic lock: a concurrent writer that got there
       // first bumped it, so this matches no row and the caller re-reads.
-      const r = db.sql.prepare(`UPDATE changes SET ${sets.join(', ')} WHERE id = ? AND version = ? RETURNING *`).get(...args, id, expectedVersion);
+      const r = db.stmt(`UPDATE changes SET ${sets.join(', ')} WHERE id = ? AND version = ? RETURNING *`).get(...args, id, expectedVersion);
       return r ? toChange(r) : null;
     },
     async list(filter: ChangeFilter, page) {
@@ -54,7 +54,7 @@ export function sqliteChanges(db: Db): ChangeStore {
         where.push('(updated_at < ? OR (updated_at = ? AND id < ?))');
         args.push(updatedAt, updatedAt, id);
       }
-      const rows = db.sql.prepare(
+      const rows = db.stmt(
         `SELECT * FROM changes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id DESC LIMIT ?`,
       ).all(...args, limit + 1);
       const items = rows.slice(0, limit).map(toChange);

@@ -11,12 +11,12 @@ const toConflict = (r: Record<string, unknown>): ConflictRecord => ({
 
 export function sqliteConflicts(db: Db): ConflictStore {
   const get = (id: string) => {
-    const r = db.sql.prepare('SELECT * FROM conflicts WHERE id = ?').get(id);
+    const r = db.stmt('SELECT * FROM conflicts WHERE id = ?').get(id);
     return r ? toConflict(r) : null;
   };
   return {
     async create(c) {
-      insertOrConflict(() => db.sql.prepare(`INSERT INTO conflicts (id, change_id, kind, status, versions, resolution, created_at, resolved_at)
+      insertOrConflict(() => db.stmt(`INSERT INTO conflicts (id, change_id, kind, status, versions, resolution, created_at, resolved_at)
         VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`).run(c.id, c.changeId, c.kind, toJson(c.versions), db.now()), `conflict ${c.id} already exists`);
       return get(c.id)!;
     },
@@ -34,7 +34,7 @@ export function sqliteConflicts(db: Db): ConflictStore {
         where.push('(created_at < ? OR (created_at = ? AND id < ?))');
         args.push(createdAt, createdAt, id);
       }
-      const rows = db.sql.prepare(
+      const rows = db.stmt(
         `SELECT * FROM conflicts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
       ).all(...args, limit + 1);
       const items = rows.slice(0, limit).map(toConflict);
@@ -42,7 +42,7 @@ export function sqliteConflicts(db: Db): ConflictStore {
       return { items, next: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null };
     },
     async resolve(id, resolution) {
-      const r = db.sql.prepare(`UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?
+      const r = db.stmt(`UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?
         WHERE id = ? AND status = 'open' RETURNING *`).get(toJson(resolution), db.now(), id);
       return r ? toConflict(r) : null;
     },

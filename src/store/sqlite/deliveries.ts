@@ -13,11 +13,11 @@ const toDelivery = (r: Record<string, unknown>): DeliveryRecord => ({
 const statuses: DeliveryStatus[] = ['received', 'processed', 'ignored', 'failed'];
 
 export function sqliteDeliveries(db: Db): DeliveryStore {
-  const insertStmt = db.sql.prepare(`
+  const insertStmt = db.stmt(`
     INSERT INTO deliveries (id, connection_id, dedupe_key, event, received_at, headers, body, status, reason, processed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, 'received', NULL, NULL)
     ON CONFLICT (connection_id, dedupe_key) DO NOTHING`);
-  const byKey = db.sql.prepare('SELECT * FROM deliveries WHERE connection_id = ? AND dedupe_key = ?');
+  const byKey = db.stmt('SELECT * FROM deliveries WHERE connection_id = ? AND dedupe_key = ?');
   const insertOne = (d: NewDelivery) => {
     const receivedAt = isoTime(d.receivedAt, 'receivedAt');
     const r = insertStmt.run(d.id, d.connectionId, d.dedupeKey, d.event, receivedAt, toJson(d.headers), d.body);
@@ -34,11 +34,11 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
       return db.write(() => ds.map(insertOne), { durable: true });
     },
     async get(id) {
-      const r = db.sql.prepare('SELECT * FROM deliveries WHERE id = ?').get(id);
+      const r = db.stmt('SELECT * FROM deliveries WHERE id = ?').get(id);
       return r ? toDelivery(r) : null;
     },
     async setStatus(id, status, reason = null) {
-      db.sql.prepare('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
+      db.stmt('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
         .run(status, reason, status === 'received' ? null : db.now(), id);
     },
     async list(filter, page) {
@@ -52,7 +52,7 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
         where.push('(received_at < ? OR (received_at = ? AND id < ?))');
         args.push(receivedAt, receivedAt, id);
       }
-      const rows = db.sql.prepare(
+      const rows = db.stmt(
         `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, id DESC LIMIT ?`,
       ).all(...args, limit + 1);
       const items = rows.slice(0, limit).map(toDelivery);
@@ -61,7 +61,7 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
     },
     async countByStatus() {
       const counts = Object.fromEntries(statuses.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const r of db.sql.prepare('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status').all()) {
+      for (const r of db.stmt('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status').all()) {
         counts[str(r.status) as DeliveryStatus] = Number(r.n);
       }
       return counts;

@@ -8,7 +8,7 @@ const toJob = (r: Record<string, unknown>): JobRecord => ({
 });
 
 export function sqliteJobs(db: Db): JobStore {
-  const getStmt = db.sql.prepare('SELECT * FROM jobs WHERE key = ?');
+  const getStmt = db.stmt('SELECT * FROM jobs WHERE key = ?');
   const get = (key: string) => {
     const r = getStmt.get(key);
     return r ? toJob(r) : null;
@@ -16,7 +16,7 @@ export function sqliteJobs(db: Db): JobStore {
   return {
     async ensure(job) {
       const at = db.now();
-      const r = db.sql.prepare(`
+      const r = db.stmt(`
         INSERT INTO jobs (key, change_id, connection_id, intent, status, attempts, result, error, created_at, updated_at)
         VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, ?, ?) ON CONFLICT (key) DO NOTHING`)
         .run(job.key, job.changeId, job.connectionId, job.intent, at, at);
@@ -27,19 +27,19 @@ export function sqliteJobs(db: Db): JobStore {
     },
     async start(key) {
       // One statement: of two workers starting the same job, only one sees it pending.
-      const r = db.sql.prepare(`UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?
+      const r = db.stmt(`UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?
         WHERE key = ? AND status IN ('pending', 'failed') RETURNING *`).get(db.now(), key);
       return r ? toJob(r) : null;
     },
     async finish(key, result) {
-      db.sql.prepare(`UPDATE jobs SET status = 'done', result = ?, error = NULL, updated_at = ? WHERE key = ?`).run(toJson(result), db.now(), key);
+      db.stmt(`UPDATE jobs SET status = 'done', result = ?, error = NULL, updated_at = ? WHERE key = ?`).run(toJson(result), db.now(), key);
     },
     async fail(key, error, final) {
-      db.sql.prepare(`UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE key = ? AND status <> 'done'`)
+      db.stmt(`UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE key = ? AND status <> 'done'`)
         .run(final ? 'failed' : 'pending', error, db.now(), key);
     },
     async listForChange(changeId) {
-      return db.sql.prepare('SELECT * FROM jobs WHERE change_id = ? ORDER BY created_at, key').all(changeId).map(toJob);
+      return db.stmt('SELECT * FROM jobs WHERE change_id = ? ORDER BY created_at, key').all(changeId).map(toJob);
     },
   };
 }

@@ -5,11 +5,11 @@ import { str, type Db } from './db.ts';
 export function sqliteCursors(db: Db): CursorStore {
   return {
     async get(connectionId, name) {
-      const r = db.sql.prepare('SELECT value FROM cursors WHERE connection_id = ? AND name = ?').get(connectionId, name);
+      const r = db.stmt('SELECT value FROM cursors WHERE connection_id = ? AND name = ?').get(connectionId, name);
       return r ? str(r.value) : null;
     },
     async set(connectionId, name, value) {
-      db.sql.prepare(`INSERT INTO cursors (connection_id, name, value, updated_at) VALUES (?, ?, ?, ?)
+      db.stmt(`INSERT INTO cursors (connection_id, name, value, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (connection_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
         .run(connectionId, name, value, db.now());
     },
@@ -20,7 +20,7 @@ export function sqliteTicks(db: Db): TickStore {
   return {
     async claim(schedule, tick, owner) {
       // The primary key (schedule, tick) lets exactly one insert through, whichever process runs it.
-      const r = db.sql.prepare('INSERT INTO ticks (schedule, tick, owner, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      const r = db.stmt('INSERT INTO ticks (schedule, tick, owner, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
         .run(schedule, tick, owner, db.now());
       return Number(r.changes) === 1;
     },
