@@ -63,7 +63,7 @@ export interface Pipeline {
 }
 
 const yieldStepMs = 10;
-const maxYieldSteps = 10;
+const maxYieldSteps = 20;
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, store, queue, log } = deps;
@@ -77,8 +77,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let ingest: Ingest | null = null;
 
   /** Processing a stored delivery can wait; answering a sender cannot (GitHub gives up after 10 s and
-   * never retries). While ingest is busy, each delivery job first waits a little, in steps, so the
-   * event loop answers webhooks first; the wait is bounded, so processing never stops. */
+   * never retries). While ingest is busy, each delivery and outbound job first waits a little, in steps,
+   * so the event loop answers webhooks first; the wait is bounded (200 ms), so processing never stops. */
   async function yieldToIngest(): Promise<void> {
     for (let i = 0; i < maxYieldSteps && ingest?.busy(); i++) await new Promise((r) => setTimeout(r, yieldStepMs));
   }
@@ -140,7 +140,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           throw err;
         }
       }, { concurrency: c.delivery ?? 4 });
-      queue.process<OutboundPayload>('outbound', (job) => runOutbound(live(), job), { concurrency: c.outbound ?? 8 });
+      queue.process<OutboundPayload>('outbound', async (job) => {
+        await yieldToIngest();
+        return runOutbound(live(), job);
+      }, { concurrency: c.outbound ?? 8 });
       queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? 2 });
       reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, opts) => void (await events(id, evs, opts)), connections: liveConnections(() => live().connections) });
       await reconciler.start();

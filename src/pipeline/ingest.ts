@@ -67,7 +67,7 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxEventLoopDelayMs: 150,
   maxBacklog: 20_000,
   backlogCheckMs: 1_000,
-  busyUtilization: 0.85,
+  busyUtilization: 0.5,
   retryAfterSeconds: 1,
   sweepIntervalMs: 30_000,
   sweepMinAgeMs: 30_000,
