@@ -49,6 +49,8 @@ export interface IngestLimits {
   /** Event-loop utilisation (0..1, over the last window) above which, with deliveries arriving, ingest
    * reports itself busy. */
   busyUtilization: number;
+  /** Deliveries arriving in one 250 ms window from which ingest may report itself busy. */
+  busyArrivals: number;
   /** Seconds a refused sender is asked to wait. */
   retryAfterSeconds: number;
   /** How often the sweep looks for stored deliveries that never reached the queue. */
@@ -68,6 +70,7 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxBacklog: 20_000,
   backlogCheckMs: 1_000,
   busyUtilization: 0.5,
+  busyArrivals: 50,
   retryAfterSeconds: 1,
   sweepIntervalMs: 30_000,
   sweepMinAgeMs: 30_000,
@@ -412,7 +415,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         delay?.reset();
         const elu = performance.eventLoopUtilization(utilization ?? undefined);
         utilization = performance.eventLoopUtilization();
-        busy = arrivals > 0 && elu.utilization > limits.busyUtilization;
+        // A burst, not a trickle: at a few deliveries a second processing must not wait at all.
+        busy = arrivals >= limits.busyArrivals && elu.utilization > limits.busyUtilization;
         arrivals = 0;
       }, 250);
       delayTimer.unref();
