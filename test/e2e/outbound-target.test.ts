@@ -10,6 +10,7 @@ import { createToken } from '../../src/http/plugins/auth.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/port.ts';
 import {
+  changeRequest,
   e2eHubConfig,
   newWebhookSecret,
   rateLimitedCalls,
@@ -43,15 +44,8 @@ const files: Record<string, string> = {
 };
 
 /** A signed "change.requested" for a normal change from a deploy tool. */
-function changeRequested(connectionId: string, secret: string, externalId: string): GenericDelivery {
-  const id = `msg_req_${externalId}`;
-  const body = JSON.stringify({
-    type: 'change.requested',
-    change: { title: `Deploy ${externalId}`, type: 'normal', environment: 'staging', requester: 'deployer@example.com' },
-    link: { kind: 'deployment', externalId },
-  });
-  return { id, externalId, path: `/webhooks/${connectionId}`, body, headers: signStandardWebhook(secret, id, body) };
-}
+const changeRequested = (connectionId: string, secret: string, externalId: string): GenericDelivery =>
+  changeRequest(connectionId, secret, externalId, { type: 'normal', idPrefix: 'msg_req_' });
 
 /** A signed "decision.recorded": the release manager approved the deployment in the deploy tool. */
 function approvedBy(connectionId: string, secret: string, externalId: string): GenericDelivery {

@@ -398,12 +398,12 @@ export interface GenericDelivery extends Outgoing {
   externalId: string;
 }
 
-/** A signed "change.requested" for a standard change from a deploy tool (signed when created). */
-export function changeRequest(connectionId: string, secret: string, externalId: string): GenericDelivery {
-  const id = `msg_${externalId}`;
+/** A signed "change.requested" for a change from a deploy tool (signed when created); standard unless said. */
+export function changeRequest(connectionId: string, secret: string, externalId: string, opts: { type?: string; idPrefix?: string } = {}): GenericDelivery {
+  const id = `${opts.idPrefix ?? 'msg_'}${externalId}`;
   const body = JSON.stringify({
     type: 'change.requested',
-    change: { title: `Deploy ${externalId}`, type: 'standard', environment: 'staging', requester: 'deployer@example.com' },
+    change: { title: `Deploy ${externalId}`, type: opts.type ?? 'standard', environment: 'staging', requester: 'deployer@example.com' },
     link: { kind: 'deployment', externalId },
   });
   return { id, externalId, path: `/webhooks/${connectionId}`, body, headers: signStandardWebhook(secret, id, body) };
