@@ -2,7 +2,7 @@
 // circuit breaker, retries with p-retry honouring the vendor's Retry-After / reset headers, and the one
 // pager. Connectors get it as ctx.http and never call fetch themselves.
 import pRetry, { AbortError } from 'p-retry';
-import type { ConnectionSettings, HttpClient, HttpRequest, HttpResponse, Logger, VendorFacts } from '../sdk/index.ts';
+import type { ConnectionSettings, HttpClient, HttpRequest, HttpResponse, Logger, PageOptions, VendorFacts } from '../sdk/index.ts';
 import { HttpError } from '../sdk/index.ts';
 import { createAuth } from './auth.ts';
 import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.ts';
@@ -228,8 +228,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
 
   return {
     request,
-    paginate<T>(req: HttpRequest, itemsOf: (body: unknown) => T[]): AsyncIterable<T[]> {
-      return paginate(request, vendor, req, itemsOf, { maxPages, connectionId: connection.id });
+    paginate<T>(req: HttpRequest, itemsOf: (body: unknown) => T[], opts?: PageOptions): AsyncIterable<T[]> {
+      return paginate(request, opts?.pagination ?? vendor.pagination, req, itemsOf, { maxPages, connectionId: connection.id });
     },
   };
 }

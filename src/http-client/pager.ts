@@ -35,7 +35,7 @@ export interface PagerOptions {
 
 export async function* paginate<T>(
   send: Send,
-  vendor: VendorFacts,
+  pagination: VendorFacts['pagination'],
   first: HttpRequest,
   itemsOf: (body: unknown) => T[],
   opts: PagerOptions,
@@ -61,7 +61,7 @@ export async function* paginate<T>(
     const body = asRecord(res.body);
     const current: HttpRequest = req;
     req = null;
-    switch (vendor.pagination) {
+    switch (pagination) {
       case 'none':
         break;
       case 'link-header': {

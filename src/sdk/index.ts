@@ -135,12 +135,17 @@ export interface HttpResponse<T = unknown> {
   headers: Record<string, string>;
   body: T;
 }
+export interface PageOptions {
+  /** This endpoint's paging when it is not the connection's usual one (one host, two APIs: Jira's
+   * search pages by nextPageToken, its servicedeskapi by start/limit). */
+  pagination?: VendorFacts['pagination'];
+}
 export interface HttpClient {
   /** Authenticated, rate-limited, retried (Retry-After honoured), behind the connection's circuit breaker.
    * Throws HttpError for a final non-2xx. */
   request<T = unknown>(req: HttpRequest): Promise<HttpResponse<T>>;
   /** Pages through a list with the connection's pagination style, yielding each page's items. */
-  paginate<T = unknown>(req: HttpRequest, itemsOf: (body: unknown) => T[]): AsyncIterable<T[]>;
+  paginate<T = unknown>(req: HttpRequest, itemsOf: (body: unknown) => T[], opts?: PageOptions): AsyncIterable<T[]>;
 }
 
 export class HttpError extends Error {
