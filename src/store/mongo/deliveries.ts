@@ -15,6 +15,9 @@ interface StatusChange {
   reject: (err: unknown) => void;
 }
 
+/** A delivery's identity as the unique dedupe index sees it. */
+const keyOf = (d: { connectionId: string; dedupeKey: string }) => `${d.connectionId}\u0000${d.dedupeKey}`;
+
 const MAX_STATUS_BATCH = 500;
 /** Longest wait for more status changes to join a write. */
 const MAX_STATUS_WAIT_MS = 25;
@@ -43,11 +46,11 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
   };
   /** The stored deliveries with these (connection, dedupe key) pairs, in one query. */
   const findByKeys = async (ds: { connectionId: string; dedupeKey: string }[]) => {
-    const wanted = new Set(ds.map((d) => `${d.connectionId}\u0000${d.dedupeKey}`));
+    const wanted = new Set(ds.map(keyOf));
     const found = await col
       .find({ connectionId: { $in: [...new Set(ds.map((d) => d.connectionId))] }, dedupeKey: { $in: [...new Set(ds.map((d) => d.dedupeKey))] } })
       .toArray();
-    return found.filter((d) => wanted.has(`${d.connectionId}\u0000${d.dedupeKey}`));
+    return found.filter((d) => wanted.has(keyOf(d)));
   };
   const insertOne = async (d: NewDelivery) => {
     const doc = toDoc(d);
@@ -116,7 +119,6 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
     insert: insertOne,
     async insertMany(ds) {
       if (ds.length === 0) return [];
-      const keyOf = (d: { connectionId: string; dedupeKey: string }) => `${d.connectionId}\u0000${d.dedupeKey}`;
       // Duplicates inside the batch: the first one wins, as if they had arrived one by one.
       const firsts = new Map<string, DeliveryDoc>();
       for (const d of ds) if (!firsts.has(keyOf(d))) firsts.set(keyOf(d), toDoc(d));
