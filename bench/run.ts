@@ -10,7 +10,7 @@ interface BenchResult {
   figures: Record<string, number | string | boolean>;
 }
 
-const MODULES = ['http', 'policy', 'audit', 'ingest', 'queue', 'e2e'];
+const MODULES = ['http', 'policy', 'audit', 'ingest', 'queue', 'processing', 'e2e'];
 const only = process.argv.slice(2);
 
 function table(rows: BenchResult[]): string {
