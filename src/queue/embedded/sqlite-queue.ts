@@ -11,9 +11,15 @@
 // later ones are inserted as "held". When the head finishes (deleted) or is dead-lettered, the same
 // transaction promotes the next held job. So a claim never has to look at a key's backlog, and a
 // retrying head (waiting, run_at in the future) keeps everything behind it held.
+//
+// Consumers poll, backing off to tuning.pollMs when idle. Within one instance an enqueue wakes its own
+// consumers at once; other instances on the same file in this process (the hub's queue worker thread
+// next to its HTTP thread) hear about claimable jobs over a BroadcastChannel named after the file, so a
+// webhook's delivery job does not wait out their idle backoff. Other processes still rely on polling.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { BroadcastChannel } from 'node:worker_threads';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../../sdk/index.ts';
 import { PermanentError, type DeadLetter, type Handler, type Job, type JobInput, type JobKind, type KindDepth, type Queue } from '../port.ts';
@@ -103,7 +109,17 @@ export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
   db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
   db.exec(schema);
   const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(opts.path, opts.log) : async () => {};
-  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints);
+  const wakeChannel = opts.path === ':memory:' ? null : new BroadcastChannel(`approval-hub:queue:${absolutePath(opts.path)}`);
+  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel);
+}
+
+/** One name per file however it was spelled (relative, through a symlink); the file exists once opened. */
+function absolutePath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 class EmbeddedQueue implements Queue {
@@ -119,12 +135,44 @@ class EmbeddedQueue implements Queue {
   #batch: { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   readonly #stopCheckpoints: () => Promise<void>;
+  /** Tells the other instances on this file in this process which kinds have claimable jobs. */
+  readonly #wakeChannel: BroadcastChannel | null;
+  /** Kinds to announce on the next turn of the event loop: one message however many commits. */
+  readonly #unannounced = new Set<JobKind>();
 
-  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>) {
+  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>, wakeChannel: BroadcastChannel | null) {
     this.#stopCheckpoints = stopCheckpoints;
     this.#db = db;
     this.#log = log;
     this.#tuning = tuning;
+    this.#wakeChannel = wakeChannel;
+    if (wakeChannel) {
+      // The channel never delivers to the instance that posted, so its own wakes stay direct.
+      wakeChannel.onmessage = (event) => {
+        const kinds: unknown = (event as MessageEvent).data;
+        if (Array.isArray(kinds)) for (const kind of kinds) if (typeof kind === 'string') this.#wake(kind as JobKind);
+      };
+      wakeChannel.unref(); // a quiet queue must not keep a process or worker alive
+    }
+  }
+
+  /** Call only after the commit that made jobs of this kind claimable. */
+  #announce(kind: JobKind): void {
+    if (!this.#wakeChannel) return;
+    if (this.#unannounced.size === 0) setImmediate(() => this.#postAnnouncements());
+    this.#unannounced.add(kind);
+  }
+
+  #postAnnouncements(): void {
+    if (this.#unannounced.size === 0 || !this.#wakeChannel) return;
+    const kinds = [...this.#unannounced];
+    this.#unannounced.clear();
+    try {
+      this.#wakeChannel.postMessage(kinds);
+    } catch (err) {
+      // Closed meanwhile: the other instances find the jobs on their next poll.
+      this.#log.debug({ err: errorText(err) }, 'queue: could not announce claimable jobs');
+    }
   }
 
   #write<T>(work: () => T): T {
@@ -201,7 +249,10 @@ class EmbeddedQueue implements Queue {
       if (job.id) this.#sql(`DELETE FROM jobs WHERE id = ? AND state = 'dead'`).run(id);
       return this.#insert({ id, kind: job.kind, key: job.key, payload: job.payloadJson, maxAttempts: job.maxAttempts, runAt: Date.now() + job.delayMs, enqueuedAt: new Date().toISOString() });
     });
-    if (added) this.#wake(job.kind);
+    if (added) {
+      this.#wake(job.kind);
+      this.#announce(job.kind);
+    }
     return id;
   }
 
@@ -214,13 +265,15 @@ class EmbeddedQueue implements Queue {
     return Number(r.changes) === 1;
   }
 
-  /** After a key's head finished or died: the next held job of that key becomes waiting. */
-  #advance(kind: JobKind, key: string | null): void {
-    if (key === null) return;
-    this.#sql(`UPDATE jobs SET state = 'waiting'
+  /** After a key's head finished or died: the next held job of that key becomes waiting. Returns
+   * whether one did. */
+  #advance(kind: JobKind, key: string | null): boolean {
+    if (key === null) return false;
+    const r = this.#sql(`UPDATE jobs SET state = 'waiting'
                WHERE seq = (SELECT seq FROM jobs WHERE kind = ? AND key = ? AND state = 'held' ORDER BY seq LIMIT 1)
                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND state IN ('waiting', 'running'))`)
       .run(kind, key, kind, key);
+    return Number(r.changes) === 1;
   }
 
   process<P>(kind: JobKind, handler: Handler<P>, opts?: { concurrency?: number }): void {
@@ -292,6 +345,7 @@ class EmbeddedQueue implements Queue {
 
   #run(c: Consumer, row: Row): void {
     const token = row.lease_token!;
+    let promoted = false; // the next held job of the key became claimable
     const done = (async () => {
       try {
         let payload: unknown;
@@ -302,25 +356,27 @@ class EmbeddedQueue implements Queue {
         }
         const job: Job<unknown> = { id: row.id, kind: row.kind, key: row.key, payload, attempt: row.attempt, maxAttempts: row.max_attempts, enqueuedAt: row.enqueued_at };
         await Promise.resolve().then(() => c.handler(job)); // a handler that throws synchronously is a failed job too
-        await this.#finish(row.seq, token, () => {
+        const recorded = await this.#finish(row.seq, token, () => {
           const r = this.#sql('DELETE FROM jobs WHERE seq = ? AND lease_token = ?').run(row.seq, token);
-          if (Number(r.changes) === 1) this.#advance(row.kind, row.key);
+          if (Number(r.changes) === 1) promoted = this.#advance(row.kind, row.key);
           return r;
         });
+        if (recorded && promoted) this.#announce(row.kind);
       } catch (err) {
         const outcome = decideFailure(err, row.attempt, row.max_attempts, this.#tuning);
         if (outcome.action === 'dead') this.#log.warn({ kind: row.kind, id: row.id, attempt: row.attempt, error: outcome.error }, 'queue: job dead-lettered');
-        await this.#finish(row.seq, token, () => {
+        const recorded = await this.#finish(row.seq, token, () => {
           if (outcome.action === 'dead') {
             const r = this.#sql(`UPDATE jobs SET state = 'dead', error = ?, failed_at = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
               .run(outcome.error, new Date().toISOString(), row.seq, token);
-            if (Number(r.changes) === 1) this.#advance(row.kind, row.key); // a dead letter releases its key
+            if (Number(r.changes) === 1) promoted = this.#advance(row.kind, row.key); // a dead letter releases its key
             return r;
           }
           const spent = outcome.action === 'later' ? 1 : 0; // a RetryLaterError does not use up the attempt
           return this.#sql(`UPDATE jobs SET state = 'waiting', attempt = attempt - ?, run_at = ?, error = ?, lease_until = NULL, lease_token = NULL WHERE seq = ? AND lease_token = ?`)
             .run(spent, Date.now() + outcome.delayMs, outcome.error, row.seq, token);
         });
+        if (recorded && promoted) this.#announce(row.kind);
       } finally {
         c.running.delete(row.seq);
         this.#wake(c.kind);
@@ -329,13 +385,16 @@ class EmbeddedQueue implements Queue {
     c.running.set(row.seq, { token, done });
   }
 
-  async #finish(seq: number, token: string, change: () => { changes: number | bigint }): Promise<void> {
+  /** Returns whether the result was committed. */
+  async #finish(seq: number, token: string, change: () => { changes: number | bigint }): Promise<boolean> {
     try {
       const r = await this.#batched(change);
       if (Number(r.changes) === 0) this.#log.warn({ seq }, 'queue: a job outlived its lease and was taken over by another worker; its result here is dropped');
+      return true;
     } catch (err) {
       // The lease will expire and the job runs again: at-least-once, never lost.
       this.#log.error({ seq, token, err: errorText(err) }, 'queue: recording a job result failed');
+      return false;
     }
   }
 
@@ -393,7 +452,10 @@ class EmbeddedQueue implements Queue {
       }
       return chosen;
     });
-    for (const kind of new Set(replayed.map((r) => r.kind))) this.#wake(kind);
+    for (const kind of new Set(replayed.map((r) => r.kind))) {
+      this.#wake(kind);
+      this.#announce(kind);
+    }
     return replayed.length;
   }
 
@@ -412,6 +474,8 @@ class EmbeddedQueue implements Queue {
       this.#flush(); // enqueues accepted before close are committed, not dropped
       await this.#stopCheckpoints();
       this.#db.close();
+      this.#postAnnouncements(); // those last commits still wake the other instances
+      this.#wakeChannel?.close();
     })();
     return this.#closed;
   }
