@@ -1,8 +1,14 @@
 // One runtime per configured connection, built once at start: the connector from the registry, its
 // mappings, and the one HTTP client with its rate limiter and circuit breaker (the limiter lives in
 // Redis when the queue does, so every hub process draws from one budget per vendor account).
+//
+// Each thread of a hub builds its own runtimes, but a connection's circuit and its last sync time are
+// one state: they live in memory the main thread creates (connectionSharedMemory) and hands to the
+// processing worker, so the worker's outbound calls open the circuit that /readyz reports and that the
+// decisions API checks before allowing an override.
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
+import { circuitMemoryBytes } from '../http-client/circuit-breaker.ts';
 import { createCircuitBreaker, createHttpClient, createRateLimiter, type RateLimiter } from '../http-client/index.ts';
 import { loadConnectionMappings } from '../mapping/index.ts';
 import type { ActionDefinition, Logger } from '../sdk/index.ts';
@@ -13,6 +19,41 @@ export interface ConnectionOptions {
   breaker?: { failureThreshold?: number; openMs?: number };
   maxWaitMs?: number;
   retry?: { retries: number; minMs: number; maxMs: number };
+  /** Per connection id, the memory its circuit and last sync time live in (connectionSharedMemory), when
+   * another thread builds the same connections. Default: memory of this build's own. */
+  shared?: Readonly<Record<string, SharedArrayBuffer>>;
+}
+
+// A connection's memory: the circuit first, then the last sync time as a BigInt64 (a 64-bit value that
+// Atomics reads and writes whole; a Float64 read may tear while the other thread writes it).
+const LAST_SYNC_OFFSET = circuitMemoryBytes;
+const connectionMemoryBytes = LAST_SYNC_OFFSET + 8;
+
+/** One block of shared memory per configured connection, created once by the main thread and passed to
+ * each thread's buildConnections (through workerData for a worker). */
+export function connectionSharedMemory(config: HubConfig): Record<string, SharedArrayBuffer> {
+  return Object.fromEntries(config.connections.map((c) => [c.id, new SharedArrayBuffer(connectionMemoryBytes)]));
+}
+
+/** The last sync time in shared memory. Stored as ms << 1 | 1, so zeroed memory reads as "never" and
+ * every real time, the epoch included, round-trips. */
+function lastSyncCell(memory: SharedArrayBuffer): { get(): string | null; set(at: string | null): void } {
+  const cell = new BigInt64Array(memory, LAST_SYNC_OFFSET, 1);
+  return {
+    get() {
+      const stored = Atomics.load(cell, 0);
+      return stored === 0n ? null : new Date(Number(stored >> 1n)).toISOString();
+    },
+    set(at) {
+      if (at === null) {
+        Atomics.store(cell, 0, 0n);
+        return;
+      }
+      const ms = Date.parse(at);
+      if (Number.isNaN(ms)) throw new Error(`lastSync must be an ISO time, got ${JSON.stringify(at)}`);
+      Atomics.store(cell, 0, (BigInt(ms) << 1n) | 1n);
+    },
+  };
 }
 
 export async function buildConnections(config: HubConfig, log: Logger, opts: ConnectionOptions = {}): Promise<Map<string, ConnectionRuntime>> {
@@ -24,7 +65,13 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
     if (!connector) throw new Error(`${where}.connector: "${settings.connector}" is not a registered connector`);
     const loaded = await loadConnectionMappings(config.mappingsDir, settings, connector.mappingKinds ?? []);
     if (!loaded.ok) throw new Error(`${where}.mappings: ${loaded.errors.map((e) => `${e.file}:${e.line} ${e.reason}`).join('; ')}`);
-    const breaker = createCircuitBreaker(opts.breaker ?? {});
+    const memory = opts.shared ? opts.shared[settings.id] : new SharedArrayBuffer(connectionMemoryBytes);
+    if (!memory || memory.byteLength < connectionMemoryBytes) {
+      // The thread that made the memory read a different hub.yaml (or none): sharing would be a guess.
+      throw new Error(`${where}: no shared memory for this connection${memory ? ` (${memory.byteLength} bytes, ${connectionMemoryBytes} needed)` : ''}; create it with connectionSharedMemory from the same config`);
+    }
+    const breaker = createCircuitBreaker({ ...opts.breaker, memory });
+    const lastSync = lastSyncCell(memory);
     const limiter: RateLimiter | undefined = settings.rateLimit ? createRateLimiter({ id: settings.id, perSecond: settings.rateLimit.perSecond, redisUrl }) : undefined;
     // Schemes the client cannot do from connection.auth alone (GitHub App installation tokens) come
     // from the connector; one instance per connection so it can cache its token.
@@ -48,7 +95,12 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
       normalize: loaded.mappings.normalize,
       render: loaded.mappings.render,
       systemOfRecord: settings.options.systemOfRecord === true,
-      lastSync: null,
+      get lastSync() {
+        return lastSync.get();
+      },
+      set lastSync(at: string | null) {
+        lastSync.set(at);
+      },
       close: async () => {
         await limiter?.close();
       },

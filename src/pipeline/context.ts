@@ -22,7 +22,9 @@ export interface ConnectionRuntime {
   render(kind: string, canonical: JsonObject): JsonObject;
   /** The change system of record (connection option `systemOfRecord: true`): approvals are opened there. */
   systemOfRecord: boolean;
-  /** ISO time of the last successful exchange with the vendor (inbound or outbound). */
+  /** ISO time of the last successful exchange with the vendor (inbound or outbound). Like the breaker's
+   * state, kept in memory the hub's threads share (connections.ts), so a built runtime reads and writes
+   * it through accessors: copy the runtime with accessors (as reload.ts does), never by spreading it. */
   lastSync: string | null;
   close(): Promise<void>;
 }
