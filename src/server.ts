@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, closeGracefully } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
-import { embeddedQueuePath } from './config/paths.ts';
 import type { HubConfig } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createPipeline, type Pipeline } from './pipeline/index.ts';
-import { openQueue } from './queue/index.ts';
+import { connectionSharedMemory } from './pipeline/connections.ts';
+import { threadDeliveryWriter, type DeliveryWriter } from './pipeline/delivery-writer.ts';
+import { openPorts, storeInMemory } from './ports.ts';
 import type { Queue } from './queue/port.ts';
-import { openStore } from './store/index.ts';
 import type { Store } from './store/port.ts';
 
 export interface RunningHub {
@@ -36,10 +36,24 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
   let queue: Queue | null = null;
   let pipeline: Pipeline | null = null;
   let app: FastifyInstance | null = null;
+  let writer: DeliveryWriter | null = null;
   try {
-    store = await openStore(config.store, { log, backgroundCheckpoints: true });
-    queue = await openQueue(config.queue, { log, sqlitePath: embeddedQueuePath(config), backgroundCheckpoints: true });
-    pipeline = createPipeline({ config, store, queue, log });
+    ({ store, queue } = await openPorts(config, log, { backgroundCheckpoints: true }));
+    // Threads: processing on one (processing-thread.ts), SQLite's delivery commits on another
+    // (delivery-writer.ts); each opens its own connections, so an in-memory store keeps everything here.
+    const threads = !storeInMemory(config);
+    const env = Object.fromEntries(Object.entries(opts.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
+    const shared = connectionSharedMemory(config);
+    if (threads && store.kind === 'sqlite') writer = await threadDeliveryWriter({ configFile: config.file, env }, log);
+    pipeline = createPipeline({
+      config,
+      store,
+      queue,
+      log,
+      connectionOptions: { shared },
+      ...(writer ? { deliveryWriter: writer } : {}),
+      ...(threads ? { processingThread: { configFile: config.file, env, shared } } : {}),
+    });
     // Policy, directory and mapping files are configuration too: a broken one stops start-up (exit 2)
     // before the port is open, not after.
     await pipeline.context().catch((err: unknown) => {
@@ -55,6 +69,7 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
   } catch (err) {
     if (app) await closeGracefully({ app, pipeline, queue, store, log });
     else {
+      await writer?.close().catch(() => {});
       await queue?.close().catch(() => {});
       await store?.close().catch(() => {});
     }

@@ -8,6 +8,7 @@ import { deliveryRoutes } from '../http/routes/deliveries.ts';
 import { gateRoutes } from '../http/routes/gates.ts';
 import { webhookRoutes } from '../http/routes/webhooks.ts';
 import type { Ingest } from './ingest.ts';
+import type { DeliveryWriter } from './delivery-writer.ts';
 import type { HubConfig } from '../config/types.ts';
 import { formatPolicyErrors, loadPolicy } from '../policy-files/load.ts';
 import type { JobKind, Queue } from '../queue/port.ts';
@@ -23,6 +24,7 @@ import { runOutbound } from './outbound.ts';
 import { createReconciler, type Reconciler as ReconcilerHandle } from './reconcile.ts';
 import { createReloader, liveConnections, loadNextContext, reloadableFiles, type Reloader, type ReloadStatus } from './reload.ts';
 import { runTimer } from './timers.ts';
+import { startProcessingThread, type ProcessingThread, type ProcessingThreadSpec } from './processing-thread.ts';
 
 export type { EventOutcome } from './events.ts';
 export type { PipelineContext } from './context.ts';
@@ -37,6 +39,17 @@ export interface PipelineDeps {
   connectionOptions?: ConnectionOptions;
   /** Workers per job kind in this process. */
   concurrency?: Partial<Record<JobKind, number>>;
+  /** Where ingest writes deliveries (default: this thread, through `store` and `queue`). */
+  deliveryWriter?: DeliveryWriter;
+  /** Runs the queue consumers and the reconciliation schedule on a thread of their own (the serving
+   * hub); without it they run in this thread. */
+  processingThread?: ProcessingThreadSpec;
+}
+
+export interface StartOptions {
+  /** Watch the reloadable files and reload on SIGHUP (default true). A processing thread does not: the
+   * thread that owns the signal and the watchers tells it to reload. */
+  watch?: boolean;
 }
 
 export interface HandleEventsOptions {
@@ -47,9 +60,9 @@ export interface HandleEventsOptions {
 export interface Pipeline {
   /** Fastify route plugins for buildApp: webhooks (ingest), POST changes, decisions, gates, conflicts, deliveries. */
   routes: FastifyPluginAsync[];
-  /** Loads policy, directory and connections, then registers the queue workers ('delivery', 'outbound',
-   * 'timer'; reconciliation registers 'reconcile'). */
-  start(): Promise<void>;
+  /** Loads policy, directory and connections, then starts the queue workers ('delivery', 'outbound',
+   * 'timer'; reconciliation registers 'reconcile'), here or on the processing thread. */
+  start(opts?: StartOptions): Promise<void>;
   stop(): Promise<void>;
   /** Per connection: circuit state, last sync; queue depth per job kind; status "degraded" when a circuit is open. */
   health(): Promise<Record<string, unknown>>;
@@ -75,6 +88,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let reconciler: ReconcilerHandle | null = null;
   let started = false;
   let ingest: Ingest | null = null;
+  let thread: ProcessingThread | null = null;
 
   /** Processing a stored delivery can wait; answering a sender cannot (GitHub gives up after 10 s and
    * never retries). While ingest is busy, each delivery and outbound job first waits a little, in steps,
@@ -97,6 +111,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       load: () => loadNextContext(current!, overlays()),
       apply: (next) => {
         current = next;
+        // The processing thread loads the same files for itself; what it refuses, it logs.
+        thread?.reload().catch((err: unknown) => log.error({ err: String(err) }, 'the processing thread did not reload'));
       },
       log,
       now,
@@ -115,7 +131,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   return {
     routes: [
-      webhookRoutes({ config, store, queue, log, now, onIngest: (i) => (ingest = i) }),
+      webhookRoutes({ config, store, queue, log, now, ...(deps.deliveryWriter ? { writer: deps.deliveryWriter } : {}), onIngest: (i) => (ingest = i) }),
       changeWriteRoutes({ store, context }),
       decisionRoutes({ store, context }),
       gateRoutes({ store, context }),
@@ -124,11 +140,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     ],
     context,
     handleEvents: events,
-    async start() {
+    async start(opts: StartOptions = {}) {
       if (started) return;
       started = true;
       await context();
       const live = () => current!;
+      // Last sync times are read from the store, wherever the runs happen.
+      reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, o) => void (await events(id, evs, o)), connections: liveConnections(() => live().connections) });
+      if (opts.watch !== false) reloader!.start();
+      if (deps.processingThread) {
+        thread = await startProcessingThread(deps.processingThread, log);
+        return;
+      }
       const c = deps.concurrency ?? {};
       queue.process<DeliveryJob>('delivery', async (job) => {
         try {
@@ -145,12 +168,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         return runOutbound(live(), job);
       }, { concurrency: c.outbound ?? 8 });
       queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? 2 });
-      reconciler = createReconciler({ config, store, queue, log, now, handleEvents: async (id, evs, opts) => void (await events(id, evs, opts)), connections: liveConnections(() => live().connections) });
       await reconciler.start();
-      reloader!.start();
     },
     async stop() {
       reloader?.stop();
+      await thread?.stop();
       await reconciler?.stop();
       if (loading && (await loading.then(() => true, () => false))) {
         for (const conn of current!.connections.values()) await conn.close();

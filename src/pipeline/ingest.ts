@@ -9,6 +9,8 @@
 // - Enqueueing happens after the acknowledgement and may be lost in a crash; the sweep re-enqueues any
 //   delivery still 'received' with job id = delivery id (the queue adds an id once), so nothing stored
 //   is ever left unprocessed.
+// - The writes themselves go through a DeliveryWriter (delivery-writer.ts): on SQLite a thread of its
+//   own, so a commit never stops this thread from reading and verifying the next webhooks.
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
 import { createHash, randomUUID } from 'node:crypto';
@@ -19,6 +21,7 @@ import type { HubConfig } from '../config/types.ts';
 import type { Queue } from '../queue/port.ts';
 import type { ConnectionSettings, InboundDelivery, Logger, WebhookSpec } from '../sdk/index.ts';
 import type { DeliveryRecord, Store } from '../store/port.ts';
+import { localDeliveryWriter, type DeliveryToWrite, type DeliveryWriter, type NewDelivery, type WrittenDelivery } from './delivery-writer.ts';
 
 export interface IngestLimits {
   /** Deliveries being verified, stored or awaiting their commit in this process; past it, 429. */
@@ -85,6 +88,8 @@ export interface IngestDeps {
   limits?: Partial<IngestLimits>;
   /** Where the ingest counters are registered (the app's /metrics registry). */
   metrics?: Registry;
+  /** Where deliveries are written; default: in this thread, through `store` and `queue`. Ingest closes it on stop. */
+  writer?: DeliveryWriter;
 }
 
 /** Why a delivery was refused; also the `reason` label of the rejection counter. */
@@ -117,8 +122,6 @@ export interface Ingest {
   busy(): boolean;
 }
 
-type NewDelivery = Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'>;
-type InsertResult = { inserted: boolean; delivery: DeliveryRecord };
 
 // On the app's registry when given (served at /metrics), so several apps in one process keep apart.
 function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
@@ -184,8 +187,8 @@ function storableHeaders(headers: Record<string, string>, secret: string[]): Rec
 
 /** Groups concurrent inserts into one commit each: items added while a commit is running wait for the
  * next one, so batches grow with load and cost nothing when idle. */
-function createInsertBatcher(store: Store, limits: IngestLimits) {
-  let pending: { item: NewDelivery; resolve: (r: InsertResult) => void; reject: (e: unknown) => void }[] = [];
+function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
+  let pending: { item: DeliveryToWrite; resolve: (r: WrittenDelivery) => void; reject: (e: unknown) => void }[] = [];
   let flushing = 0;
   let scheduled = false;
   const idle: (() => void)[] = [];
@@ -210,9 +213,9 @@ function createInsertBatcher(store: Store, limits: IngestLimits) {
     try {
       // Two deliveries with one dedupe key in the same batch: store the first, answer the rest as its duplicates.
       const firstByKey = new Map<string, number>();
-      const unique: NewDelivery[] = [];
+      const unique: DeliveryToWrite[] = [];
       const slot = batch.map(({ item }) => {
-        const k = `${item.connectionId}\u0000${item.dedupeKey}`;
+        const k = `${item.delivery.connectionId}\u0000${item.delivery.dedupeKey}`;
         let i = firstByKey.get(k);
         if (i === undefined) {
           i = unique.push(item) - 1;
@@ -221,11 +224,11 @@ function createInsertBatcher(store: Store, limits: IngestLimits) {
         }
         return { i, first: false };
       });
-      const results = await store.deliveries.insertMany(unique);
+      const results = await writer.write(unique);
       batch.forEach(({ resolve }, n) => {
         const s = slot[n]!;
         const r = results[s.i]!;
-        resolve(s.first ? r : { inserted: false, delivery: r.delivery });
+        resolve(s.first ? r : { inserted: false, deliveryId: r.deliveryId });
       });
     } catch (err) {
       for (const { reject } of batch) reject(err);
@@ -240,8 +243,8 @@ function createInsertBatcher(store: Store, limits: IngestLimits) {
     get queued(): number {
       return pending.length;
     },
-    add(item: NewDelivery): Promise<InsertResult> {
-      return new Promise<InsertResult>((resolve, reject) => {
+    add(item: DeliveryToWrite): Promise<WrittenDelivery> {
+      return new Promise<WrittenDelivery>((resolve, reject) => {
         pending.push({ item, resolve, reject });
         if (pending.length >= limits.batchMaxItems) void flush();
         else schedule();
@@ -261,13 +264,12 @@ export function createIngest(deps: IngestDeps): Ingest {
   const now = deps.now ?? (() => new Date());
   const { store, queue, log } = deps;
   const connections = new Map<string, ConnectionSettings>(deps.config.connections.map((c) => [c.id, c]));
-  const batcher = createInsertBatcher(store, limits);
+  const writer = deps.writer ?? localDeliveryWriter(store, queue, log);
+  const batcher = createInsertBatcher(writer, limits);
   const registry = deps.metrics ?? new Registry();
   const rejections = counter(registry, 'hub_webhook_rejections_total', 'Inbound webhook deliveries refused, by connection and reason.', ['connection', 'reason']);
   const accepted = counter(registry, 'hub_webhook_deliveries_total', 'Inbound webhook deliveries acknowledged, by connection and result (stored or duplicate).', ['connection', 'result']);
   let inFlight = 0;
-  let pendingEnqueues = 0;
-  const enqueueIdle: (() => void)[] = [];
   let sweepTimer: NodeJS.Timeout | null = null;
   let delay: ReturnType<typeof monitorEventLoopDelay> | null = null;
   let delayTimer: NodeJS.Timeout | null = null;
@@ -287,20 +289,6 @@ export function createIngest(deps: IngestDeps): Ingest {
     return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
   }
 
-  function enqueue(d: DeliveryRecord, key: string): void {
-    pendingEnqueues++;
-    queue
-      .enqueue({ kind: 'delivery', id: d.id, key, payload: { deliveryId: d.id } })
-      .catch((err: unknown) => {
-        // Stored and acknowledged already: the sweep will enqueue it once the queue answers again.
-        log.error({ connection: d.connectionId, deliveryId: d.id, err: String(err) }, 'webhook stored but not queued; the sweep will retry');
-      })
-      .finally(() => {
-        pendingEnqueues--;
-        if (pendingEnqueues === 0) for (const f of enqueueIdle.splice(0)) f();
-      });
-  }
-
   async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
     arrivals++;
     const connection = connections.get(connectionId);
@@ -308,7 +296,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
     const spec = connectorById(connection.connector)?.webhook;
     if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
-    if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || pendingEnqueues >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
+    if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || writer.pendingEnqueues() >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
       return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
     }
     if (backlog >= limits.maxBacklog) {
@@ -337,8 +325,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         body: delivery.rawBody.toString('utf8'),
       };
       let timer: NodeJS.Timeout | undefined;
-      const stored = batcher.add(record);
-      let result: InsertResult | typeof deadline;
+      const stored = batcher.add({ delivery: record, jobKey: key });
+      let result: WrittenDelivery | typeof deadline;
       try {
         result = await Promise.race([stored, new Promise<typeof deadline>((resolve) => (timer = setTimeout(resolve, limits.ackDeadlineMs, deadline)))]);
       } catch (err) {
@@ -348,13 +336,12 @@ export function createIngest(deps: IngestDeps): Ingest {
         clearTimeout(timer);
       }
       if (result === deadline) {
-        // The commit may still succeed: enqueue it then, and the sender's retry is answered as a duplicate.
-        stored.then((r) => r.inserted && enqueue(r.delivery, key), () => undefined);
+        // The commit may still succeed (the writer then queues it), and the sender's retry is answered as a duplicate.
+        stored.catch(() => undefined);
         return refuse(connectionId, 503, 'overloaded', 'the delivery was not stored in time; retry after the given delay', limits.retryAfterSeconds);
       }
-      if (result.inserted) enqueue(result.delivery, key);
       accepted.inc({ connection: connectionId, result: result.inserted ? 'stored' : 'duplicate' });
-      return { ok: true, deliveryId: result.delivery.id, duplicate: !result.inserted };
+      return { ok: true, deliveryId: result.deliveryId, duplicate: !result.inserted };
     } finally {
       inFlight--;
     }
@@ -444,7 +431,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       eventLoopDelayMs = 0;
       busy = false;
       await batcher.drained();
-      if (pendingEnqueues > 0) await new Promise<void>((resolve) => enqueueIdle.push(resolve));
+      await writer.close();
       await sweeping?.catch(() => undefined);
     },
   };
