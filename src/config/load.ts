@@ -15,6 +15,9 @@ import { createSecret } from './secret.ts';
 
 export const DEFAULT_CONFIG_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'hub.yaml');
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Minutes of processing on a small machine: a burst is taken in and worked off, while a flood that
+ * would keep approvals late for longer is refused (429) so senders hold their deliveries instead. */
+const DEFAULT_MAX_BACKLOG = 100_000;
 
 export interface ConfigProblem {
   /** The config file, or "environment" for an env override. */
@@ -202,6 +205,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     mappingsDir: resolve(dir, c.mappingsDir ?? './mappings'),
     directory: c.directory ? resolve(dir, c.directory) : resolve(dirname(policy), 'directory.yaml'),
     conflicts: { rule: c.conflicts?.rule ?? 'reject-wins' },
+    ingest: { maxBacklog: c.ingest?.maxBacklog ?? DEFAULT_MAX_BACKLOG },
     publicUrl: (c.publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     connections,
     log: { level },
@@ -229,6 +233,7 @@ interface RawConfig {
   mappingsDir?: string;
   directory?: string;
   conflicts?: { rule?: 'reject-wins' | 'manual' };
+  ingest?: { maxBacklog?: number };
   publicUrl?: string;
   log?: { level?: string };
   connections?: RawConnection[] | null;

@@ -63,6 +63,12 @@ export const hubConfigSchema = {
       additionalProperties: false,
       properties: { rule: { enum: ['reject-wins', 'manual'] } },
     },
+    ingest: {
+      type: 'object',
+      additionalProperties: false,
+      // Deliveries stored but not yet processed, past which /webhooks answers 429.
+      properties: { maxBacklog: { type: 'integer', minimum: 1 } },
+    },
     publicUrl: { type: 'string', pattern: '^https?://' },
     log: {
       type: 'object',

@@ -20,6 +20,9 @@ export interface HubConfig {
   /** How divergent decisions from two tools are settled: "reject-wins" (default) or "manual" (an ops
    * engineer resolves it from the conflict report). */
   conflicts?: { rule: 'reject-wins' | 'manual' };
+  /** `maxBacklog`: deliveries stored but not yet processed (all hub processes) past which webhooks are
+   * answered 429 + Retry-After. Optional in the type only so hand-built configs in tests stay short. */
+  ingest?: { maxBacklog: number };
   /** Absolute paths of team/region policy overlays, applied over the central policy in this order; an
    * overlay may add or tighten rules, never loosen them (refused at load). */
   policyOverlays?: string[];

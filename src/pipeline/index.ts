@@ -131,7 +131,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   return {
     routes: [
-      webhookRoutes({ config, store, queue, log, now, ...(deps.deliveryWriter ? { writer: deps.deliveryWriter } : {}), onIngest: (i) => (ingest = i) }),
+      webhookRoutes({ config, store, queue, log, now, ...(config.ingest ? { limits: { maxBacklog: config.ingest.maxBacklog } } : {}), ...(deps.deliveryWriter ? { writer: deps.deliveryWriter } : {}), onIngest: (i) => (ingest = i) }),
       changeWriteRoutes({ store, context }),
       decisionRoutes({ store, context }),
       gateRoutes({ store, context }),

@@ -70,7 +70,7 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxPendingEnqueues: 5000,
   ackDeadlineMs: 800,
   maxEventLoopDelayMs: 150,
-  maxBacklog: 20_000,
+  maxBacklog: 100_000,
   backlogCheckMs: 1_000,
   busyUtilization: 0.5,
   busyArrivals: 50,

@@ -50,6 +50,18 @@ describe('defaults', () => {
     assert.deepEqual(c.connections, []);
     assert.equal(c.directory, join(DEFAULT_CONFIG_FILE, '..', 'directory.yaml'));
     assert.deepEqual(c.conflicts, { rule: 'reject-wins' });
+    assert.deepEqual(c.ingest, { maxBacklog: 100_000 });
+  });
+
+  test('ingest.maxBacklog can be set, and must be a positive whole number', () => {
+    const { file } = configFile('ingest: { maxBacklog: 5000 }\n');
+    assert.deepEqual(loadConfig({ file, env: {} }).ingest, { maxBacklog: 5000 });
+    for (const bad of ['0', '-1', '2.5', '"many"']) {
+      const err = refused(`ingest: { maxBacklog: ${bad} }\n`);
+      assert.equal(err.path, 'ingest.maxBacklog', bad);
+      assert.equal(err.line, 1);
+    }
+    assert.equal(refused('ingest: { maxbacklog: 10 }\n').path, 'ingest.maxbacklog');
   });
 
   test('directory and conflicts.rule can be set', () => {
