@@ -7,6 +7,7 @@
 // echo server's, a small share). Store and queue checkpoint on worker threads, as a serving hub does.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ export interface BenchResult {
 
 const deliveries = Number(process.env.BENCH_PROCESSING_DELIVERIES ?? 3000);
 const timeoutMs = 300_000;
-const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+const quiet: Logger = { info() {}, warn() {}, error(o: unknown, m?: string) { if (process.env.BENCH_DEBUG) console.error(o, m); }, debug() {} };
 
 /** The callback target: answers every call with 200 and its body, like bench/ingest.ts's echo server. */
 async function startEcho(): Promise<{ url: string; server: Server; calls: () => number }> {
@@ -91,6 +92,14 @@ export async function benchProcessing(): Promise<BenchResult[]> {
     await ingest.stop();
     await pipeline.context();
 
+    // BENCH_PROCESSING_PROFILE=<file>: a CPU profile of the timed part only (ingest left out).
+    const profileFile = process.env.BENCH_PROCESSING_PROFILE;
+    const profiler = profileFile ? new Session() : null;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     await pipeline.start();
@@ -101,6 +110,11 @@ export async function benchProcessing(): Promise<BenchResult[]> {
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    if (profiler && profileFile) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(profileFile, JSON.stringify(profile));
+      profiler.disconnect();
+    }
 
     const counts = await store.deliveries.countByStatus();
     if (counts.processed !== deliveries) throw new Error(`expected ${deliveries} processed deliveries, got ${JSON.stringify(counts)}`);

@@ -19,10 +19,13 @@ export function sqliteChanges(db: Db): ChangeStore {
   return {
     async create(c: NewChange) {
       const at = c.createdAt ? isoTime(c.createdAt, 'createdAt') : db.now();
-      insertOrConflict(() => db.stmt(
-        'INSERT INTO changes (id, version, state, tier, team, environment, type, created_at, updated_at, data) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(c.id, c.state, c.tier, c.team, c.environment, c.type, at, at, toJson(c.data)), `change ${c.id} already exists`);
-      return get(c.id)!;
+      const data = toJson(c.data);
+      return db.write(() => {
+        const r = insertOrConflict(() => db.stmt(
+          'INSERT INTO changes (id, version, state, tier, team, environment, type, created_at, updated_at, data) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *',
+        ).get(c.id, c.state, c.tier, c.team, c.environment, c.type, at, at, data), `change ${c.id} already exists`);
+        return toChange(r!);
+      });
     },
     async get(id) {
       return get(id);
@@ -38,7 +41,8 @@ export function sqliteChanges(db: Db): ChangeStore {
       }
       // The version in the WHERE clause is the optimistic lock: a concurrent writer that got there
       // first bumped it, so this matches no row and the caller re-reads.
-      const r = db.stmt(`UPDATE changes SET ${sets.join(', ')} WHERE id = ? AND version = ? RETURNING *`).get(...args, id, expectedVersion);
+      const text = `UPDATE changes SET ${sets.join(', ')} WHERE id = ? AND version = ? RETURNING *`;
+      const r = await db.write(() => db.stmt(text).get(...args, id, expectedVersion));
       return r ? toChange(r) : null;
     },
     async list(filter: ChangeFilter, page) {

@@ -16,9 +16,11 @@ export function sqliteConflicts(db: Db): ConflictStore {
   };
   return {
     async create(c) {
-      insertOrConflict(() => db.stmt(`INSERT INTO conflicts (id, change_id, kind, status, versions, resolution, created_at, resolved_at)
-        VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`).run(c.id, c.changeId, c.kind, toJson(c.versions), db.now()), `conflict ${c.id} already exists`);
-      return get(c.id)!;
+      return db.write(() => {
+        insertOrConflict(() => db.stmt(`INSERT INTO conflicts (id, change_id, kind, status, versions, resolution, created_at, resolved_at)
+          VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`).run(c.id, c.changeId, c.kind, toJson(c.versions), db.now()), `conflict ${c.id} already exists`);
+        return get(c.id)!;
+      });
     },
     async get(id) {
       return get(id);
@@ -42,8 +44,8 @@ export function sqliteConflicts(db: Db): ConflictStore {
       return { items, next: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null };
     },
     async resolve(id, resolution) {
-      const r = db.stmt(`UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?
-        WHERE id = ? AND status = 'open' RETURNING *`).get(toJson(resolution), db.now(), id);
+      const r = await db.write(() => db.stmt(`UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?
+        WHERE id = ? AND status = 'open' RETURNING *`).get(toJson(resolution), db.now(), id));
       return r ? toConflict(r) : null;
     },
   };

@@ -38,8 +38,8 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
       return r ? toDelivery(r) : null;
     },
     async setStatus(id, status, reason = null) {
-      db.stmt('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
-        .run(status, reason, status === 'received' ? null : db.now(), id);
+      await db.write(() => db.stmt('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
+        .run(status, reason, status === 'received' ? null : db.now(), id));
     },
     async list(filter, page) {
       const limit = checkLimit(page.limit);

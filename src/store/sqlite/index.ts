@@ -73,6 +73,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       sql.prepare('SELECT 1').get();
     },
     async close() {
+      if (sql.isOpen) db.flush();
       await stopCheckpoints();
       if (sql.isOpen) sql.close();
     },

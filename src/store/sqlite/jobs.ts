@@ -16,27 +16,29 @@ export function sqliteJobs(db: Db): JobStore {
   return {
     async ensure(job) {
       const at = db.now();
-      const r = db.stmt(`
-        INSERT INTO jobs (key, change_id, connection_id, intent, status, attempts, result, error, created_at, updated_at)
-        VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, ?, ?) ON CONFLICT (key) DO NOTHING`)
-        .run(job.key, job.changeId, job.connectionId, job.intent, at, at);
-      return { created: Number(r.changes) === 1, job: get(job.key)! };
+      return db.write(() => {
+        const r = db.stmt(`
+          INSERT INTO jobs (key, change_id, connection_id, intent, status, attempts, result, error, created_at, updated_at)
+          VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, ?, ?) ON CONFLICT (key) DO NOTHING`)
+          .run(job.key, job.changeId, job.connectionId, job.intent, at, at);
+        return { created: Number(r.changes) === 1, job: get(job.key)! };
+      });
     },
     async get(key) {
       return get(key);
     },
     async start(key) {
       // One statement: of two workers starting the same job, only one sees it pending.
-      const r = db.stmt(`UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?
-        WHERE key = ? AND status IN ('pending', 'failed') RETURNING *`).get(db.now(), key);
+      const r = await db.write(() => db.stmt(`UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?
+        WHERE key = ? AND status IN ('pending', 'failed') RETURNING *`).get(db.now(), key));
       return r ? toJob(r) : null;
     },
     async finish(key, result) {
-      db.stmt(`UPDATE jobs SET status = 'done', result = ?, error = NULL, updated_at = ? WHERE key = ?`).run(toJson(result), db.now(), key);
+      await db.write(() => db.stmt(`UPDATE jobs SET status = 'done', result = ?, error = NULL, updated_at = ? WHERE key = ?`).run(toJson(result), db.now(), key));
     },
     async fail(key, error, final) {
-      db.stmt(`UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE key = ? AND status <> 'done'`)
-        .run(final ? 'failed' : 'pending', error, db.now(), key);
+      await db.write(() => db.stmt(`UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE key = ? AND status <> 'done'`)
+        .run(final ? 'failed' : 'pending', error, db.now(), key));
     },
     async listForChange(changeId) {
       return db.stmt('SELECT * FROM jobs WHERE change_id = ? ORDER BY created_at, key').all(changeId).map(toJob);

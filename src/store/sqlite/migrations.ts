@@ -81,7 +81,7 @@ const migrations: { version: number; name: string; sql: string }[] = [
 export function migrate(db: Db): void {
   db.sql.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
   for (const m of migrations) {
-    db.write(() => {
+    db.transaction(() => {
       // Re-checked inside the write lock: another process may have applied it meanwhile.
       if (db.sql.prepare('SELECT 1 FROM migrations WHERE version = ?').get(m.version)) return;
       db.sql.exec(m.sql);

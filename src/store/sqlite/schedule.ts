@@ -9,9 +9,9 @@ export function sqliteCursors(db: Db): CursorStore {
       return r ? str(r.value) : null;
     },
     async set(connectionId, name, value) {
-      db.stmt(`INSERT INTO cursors (connection_id, name, value, updated_at) VALUES (?, ?, ?, ?)
+      await db.write(() => db.stmt(`INSERT INTO cursors (connection_id, name, value, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (connection_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
-        .run(connectionId, name, value, db.now());
+        .run(connectionId, name, value, db.now()));
     },
   };
 }
@@ -20,8 +20,8 @@ export function sqliteTicks(db: Db): TickStore {
   return {
     async claim(schedule, tick, owner) {
       // The primary key (schedule, tick) lets exactly one insert through, whichever process runs it.
-      const r = db.stmt('INSERT INTO ticks (schedule, tick, owner, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-        .run(schedule, tick, owner, db.now());
+      const r = await db.write(() => db.stmt('INSERT INTO ticks (schedule, tick, owner, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(schedule, tick, owner, db.now()));
       return Number(r.changes) === 1;
     },
   };
