@@ -136,14 +136,18 @@ export async function enqueueEffects(ctx: PipelineContext, change: Change, effec
   if (effects.length === 0) return;
   const links = await ctx.store.links.listForChange(change.id);
   const { outbound, timers } = planEffects(ctx, change, effects, links);
-  for (const p of outbound) {
+  const jobs = outbound.map((p) => {
     const link = p.link ? linkRef(p.link) : null;
     const connectionId = p.conn.settings.id;
     const key = idempotencyKey({ changeId: change.id, stepId: p.stepId, connectionId, intent: p.intent, link, discriminator: p.discriminator });
-    await ctx.store.jobs.ensure({ key, changeId: change.id, connectionId, intent: `${p.conn.connector.id}.${p.intent}` });
     const payload: OutboundPayload = { key, changeId: change.id, connectionId, intent: p.intent, link, params: toJson(p.params) as JsonObject, correlation };
-    await ctx.queue.enqueue({ kind: 'outbound', id: key, key: change.id, payload });
-  }
+    return { ledger: { key, changeId: change.id, connectionId, intent: `${p.conn.connector.id}.${p.intent}` }, payload };
+  });
+  // Every ledger entry before any job is queued (entries are independent: requested together, they
+  // share one commit on SQLite); the jobs are queued one after the other, in the order the engine
+  // gave the effects, which is the order they run in (they share the change's key).
+  await Promise.all(jobs.map((j) => ctx.store.jobs.ensure(j.ledger)));
+  for (const { payload } of jobs) await ctx.queue.enqueue({ kind: 'outbound', id: payload.key, key: change.id, payload });
   for (const t of timers) {
     const delayMs = Math.max(0, Date.parse(t.at) - ctx.now().getTime());
     await ctx.queue.enqueue({ kind: 'timer', id: `timer_${t.changeId}_${t.timer}_${t.stepId ?? ''}_${t.at}`.replace(/[^A-Za-z0-9_.-]/g, '_'), payload: t, delayMs });

@@ -16,12 +16,19 @@ const CACHE_TEAMS = 200;
 
 /** Recent changes per team (or for all teams), read at most every CACHE_MS. Lives in the pipeline's
  * context, never at module level. */
-export type HistoryCache = Map<string, { readAt: number; past: ChangeRecord[] }>;
+export type HistoryCache = Map<string, RecentChanges>;
 
-async function recentChanges(store: Store, team: string | null, now: Date, cache?: HistoryCache): Promise<ChangeRecord[]> {
+/** The changes read, with their creation times parsed once (every submit of the team walks them). */
+interface RecentChanges {
+  readAt: number;
+  past: ChangeRecord[];
+  createdMs: number[];
+}
+
+async function recentChanges(store: Store, team: string | null, now: Date, cache?: HistoryCache): Promise<RecentChanges> {
   const key = team ?? '';
   const hit = cache?.get(key);
-  if (hit && now.getTime() - hit.readAt < CACHE_MS) return hit.past;
+  if (hit && now.getTime() - hit.readAt < CACHE_MS) return hit;
   const since = new Date(now.getTime() - LOOKBACK_DAYS * 24 * 3600 * 1000).toISOString();
   const past: ChangeRecord[] = [];
   let cursor: string | null = null;
@@ -30,15 +37,23 @@ async function recentChanges(store: Store, team: string | null, now: Date, cache
     past.push(...page.items);
     cursor = page.next;
   } while (cursor && past.length < MAX_SCANNED);
+  const recent = { readAt: now.getTime(), past, createdMs: past.map((c) => Date.parse(c.createdAt)) };
   if (cache) {
     if (cache.size >= CACHE_TEAMS) cache.clear();
-    cache.set(key, { readAt: now.getTime(), past });
+    cache.set(key, recent);
   }
-  return past;
+  return recent;
 }
 
 export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team' | 'environment' | 'services'>, now: Date, timeZone = 'UTC', cache?: HistoryCache): Promise<History> {
-  const past = (await recentChanges(store, change.team, now, cache)).filter((c) => c.id !== change.id);
+  const recent = await recentChanges(store, change.team, now, cache);
+  const past: ChangeRecord[] = [];
+  const createdMs: number[] = [];
+  recent.past.forEach((c, i) => {
+    if (c.id === change.id) return;
+    past.push(c);
+    createdMs.push(recent.createdMs[i]!);
+  });
 
   const services = new Set(change.services);
   const similar = past.filter((c) => {
@@ -53,8 +68,8 @@ export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team
 
   const weeks = new Map<number, number>();
   let last7d = 0;
-  for (const c of past) {
-    const age = now.getTime() - Date.parse(c.createdAt);
+  for (const created of createdMs) {
+    const age = now.getTime() - created;
     if (age < WEEK_MS) last7d++;
     const week = Math.floor(age / WEEK_MS);
     weeks.set(week, (weeks.get(week) ?? 0) + 1);
@@ -62,14 +77,16 @@ export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team
   // Median over the complete weeks since the oldest change seen (within the look-back window), quiet
   // weeks counted as zero. Weeks before the first recorded change are unknown, not quiet: counting them
   // would make any team on a fresh install look anomalously busy.
-  const oldestAge = past.reduce((m, c) => Math.max(m, now.getTime() - Date.parse(c.createdAt)), 0);
+  const oldestAge = createdMs.reduce((m, created) => Math.max(m, now.getTime() - created), 0);
   const knownWeeks = Math.min(Math.floor(LOOKBACK_DAYS / 7), Math.floor(oldestAge / WEEK_MS));
   const counts = Array.from({ length: knownWeeks }, (_, w) => weeks.get(w + 1) ?? 0).sort((a, b) => a - b);
   const mid = Math.floor(counts.length / 2);
   const median = counts.length === 0 ? 0 : counts.length % 2 ? counts[mid]! : (counts[mid - 1]! + counts[mid]!) / 2;
 
   const teamPast = change.team ? past.map((c) => c.data as unknown as Partial<Change>) : [];
-  const hourOf = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' });
+  // Building a formatter costs more than the rest of this function: only when a planned window needs it.
+  let hourOf: Intl.DateTimeFormat | null = null;
+  const hour = (at: string) => Number((hourOf ??= new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' })).format(new Date(at)));
   return {
     incidentRate: similar.length === 0 ? 0 : incidents / similar.length,
     similarCount: similar.length,
@@ -77,7 +94,7 @@ export async function historyFor(store: Store, change: Pick<Change, 'id' | 'team
     medianTeamChangesPerWeek: change.team ? median : 0,
     baseline: {
       sizes: teamPast.flatMap((d) => (typeof d.size?.linesChanged === 'number' ? [d.size.linesChanged] : [])),
-      hoursOfDay: teamPast.flatMap((d) => (d.plannedWindow?.start ? [Number(hourOf.format(new Date(d.plannedWindow.start)))] : [])),
+      hoursOfDay: teamPast.flatMap((d) => (d.plannedWindow?.start ? [hour(d.plannedWindow.start)] : [])),
       weeklyCounts: change.team ? counts : [],
     },
   };

@@ -20,8 +20,12 @@ export async function runOutbound(ctx: PipelineContext, job: Job<OutboundPayload
   if (!action) throw new PermanentError(`outbound ${p.intent}: connector "${conn.connector.id}" has no such action`);
 
   const ledgerIntent = `${conn.connector.id}.${p.intent}`;
-  await ctx.store.jobs.ensure({ key: p.key, changeId: p.changeId, connectionId: p.connectionId, intent: ledgerIntent });
+  // enqueueEffects records every job in the ledger before queueing it, so starting it is one write;
+  // the ledger entry is made here only for a job queued without one.
   let started = await ctx.store.jobs.start(p.key);
+  if (!started && (await ctx.store.jobs.ensure({ key: p.key, changeId: p.changeId, connectionId: p.connectionId, intent: ledgerIntent })).created) {
+    started = await ctx.store.jobs.start(p.key);
+  }
   if (!started) {
     const current = await ctx.store.jobs.get(p.key);
     if (!current || current.status === 'done') return;
