@@ -20,6 +20,8 @@ const SCAN_BATCH = 5000;
 
 export function sqliteAudit(db: Db): AuditStore {
   const headStmt = db.stmt('SELECT * FROM transitions ORDER BY seq DESC LIMIT 1');
+  // What the next entry chains to: the two columns, not the entry's JSON (read on every append).
+  const chainHeadStmt = db.stmt('SELECT seq, hash FROM transitions ORDER BY seq DESC LIMIT 1');
   const insertStmt = db.stmt(`INSERT INTO transitions
     (seq, change_id, action, actor, source_tool, at, before, after, rationale, correlation, prev_hash, hash)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -32,7 +34,7 @@ export function sqliteAudit(db: Db): AuditStore {
       // BEGIN IMMEDIATE holds the file's write lock from reading the head to inserting the next entry,
       // so two processes cannot both take seq n+1 (the primary key would refuse the second anyway).
       return db.write(() => {
-        const head = headStmt.get();
+        const head = chainHeadStmt.get();
         const t = sealEntry(head ? Number(head.seq) + 1 : 1, head ? str(head.hash) : '0'.repeat(64), entry);
         insertStmt.run(t.seq, t.changeId, t.action, t.actor, t.sourceTool, t.at, toJson(t.before), toJson(t.after), t.rationale, t.correlation, t.prevHash, t.hash);
         return t;

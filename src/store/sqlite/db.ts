@@ -68,6 +68,11 @@ export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchron
     try {
       if (raise) sql.exec('PRAGMA synchronous = FULL');
       transaction(() => {
+        if (batch.length === 1) {
+          // Alone in its transaction, a failing write is rolled back with it: no savepoint needed.
+          results.push({ ok: true, value: batch[0]!.fn() });
+          return;
+        }
         for (const w of batch) {
           sql.exec('SAVEPOINT write');
           try {
