@@ -24,6 +24,8 @@ export interface WrittenDelivery {
 }
 
 export interface DeliveryWriter {
+  /** How long ingest should gather deliveries before a write (more per commit, a little later each). */
+  readonly gatherMs: number;
   /** Stores the deliveries in one durable commit (a duplicate dedupe key stores nothing); resolves once
    * they are durable. Each inserted one is then handed to the queue, after the resolve: the sender is
    * not kept waiting for the queue, and an enqueue lost in a crash is redone by ingest's sweep. */
@@ -59,6 +61,8 @@ export function localDeliveryWriter(store: Store, queue: Queue, log: Logger): De
   }
 
   return {
+    // Requests answered by one commit send their next deliveries within a millisecond or two.
+    gatherMs: 2,
     async write(items) {
       writing++;
       try {
@@ -132,6 +136,8 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
   }
 
   return {
+    // The thread gathers by itself: whatever arrives while it commits goes into its next commit.
+    gatherMs: 0,
     async write(items) {
       const r = await ask({ type: 'write', items });
       if (r.type === 'failed') throw new Error(r.error);

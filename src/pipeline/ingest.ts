@@ -30,8 +30,9 @@ export interface IngestLimits {
   batchMaxItems: number;
   /** How long the first delivery of a batch waits for others to join. A commit costs an fsync (~4-10 ms
    * on common disks) whatever its size, and senders answered by one commit send their next deliveries
-   * within a millisecond or two: waiting that long turns many small commits into one. */
-  batchWaitMs: number;
+   * within a millisecond or two: waiting that long turns many small commits into one. Default: what the
+   * writer asks for (a writer thread gathers by itself while its previous commit runs: 0). */
+  batchWaitMs?: number;
   /** Commits running at once (a second one fills while the first is being written). */
   batchConcurrency: number;
   /** Deliveries stored but not yet handed to the queue; past it, new deliveries get 429 until it drains. */
@@ -65,7 +66,6 @@ export interface IngestLimits {
 export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxInFlight: 2000,
   batchMaxItems: 256,
-  batchWaitMs: 2,
   batchConcurrency: 2,
   maxPendingEnqueues: 5000,
   ackDeadlineMs: 800,
@@ -188,6 +188,7 @@ function storableHeaders(headers: Record<string, string>, secret: string[]): Rec
 /** Groups concurrent inserts into one commit each: items added while a commit is running wait for the
  * next one, so batches grow with load and cost nothing when idle. */
 function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
+  const waitMs = limits.batchWaitMs ?? writer.gatherMs;
   let pending: { item: DeliveryToWrite; resolve: (r: WrittenDelivery) => void; reject: (e: unknown) => void }[] = [];
   let flushing = 0;
   let scheduled = false;
@@ -201,7 +202,7 @@ function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
       void flush();
     };
     // With no wait, every request that arrived in this turn of the event loop joins the batch.
-    if (limits.batchWaitMs > 0) setTimeout(go, limits.batchWaitMs);
+    if (waitMs > 0) setTimeout(go, waitMs);
     else setImmediate(go);
   }
 
@@ -258,6 +259,7 @@ function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
 }
 
 const deadline = Symbol('deadline');
+const overloadLogIntervalMs = 5_000;
 
 export function createIngest(deps: IngestDeps): Ingest {
   const limits: IngestLimits = { ...defaultIngestLimits, ...deps.limits };
@@ -281,11 +283,24 @@ export function createIngest(deps: IngestDeps): Ingest {
   let busy = false;
   let utilization: EventLoopUtilization | null = null;
   let sweeping: Promise<number> | null = null;
+  let overloadRefusals = 0;
+  let overloadLoggedAt = 0;
 
   function refuse(connection: string, status: 400 | 401 | 404 | 413 | 429 | 503, reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestOutcome {
     rejections.inc({ connection, reason });
-    // Never the body or headers: they may carry signatures and personal data.
-    log.warn({ connection, reason, status }, `webhook refused: ${detail}`);
+    if (reason === 'overloaded') {
+      // Shedding load refuses thousands a second: one line per interval says so (the counter has each).
+      overloadRefusals++;
+      const t = Date.now();
+      if (t - overloadLoggedAt >= overloadLogIntervalMs) {
+        log.warn({ connection, reason, status, refused: overloadRefusals, seconds: overloadLoggedAt === 0 ? null : Math.round((t - overloadLoggedAt) / 1000) }, `webhooks refused: ${detail}`);
+        overloadRefusals = 0;
+        overloadLoggedAt = t;
+      }
+    } else {
+      // Never the body or headers: they may carry signatures and personal data.
+      log.warn({ connection, reason, status }, `webhook refused: ${detail}`);
+    }
     return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
   }
 

@@ -45,6 +45,7 @@ export async function startProcessingThread(spec: ProcessingThreadSpec, log: Log
   const waiting = new Map<number, (r: ProcessingReply) => void>();
   let nextId = 1;
   let exited = false;
+  let failure: Error | null = null;
   await new Promise<void>((resolve, reject) => {
     worker.once('message', (m: ProcessingReply) => (m.type === 'ready' ? resolve() : reject(new Error(m.type === 'startup-failed' ? m.error : `the processing thread answered ${m.type}`))));
     worker.once('error', reject);
@@ -57,7 +58,8 @@ export async function startProcessingThread(spec: ProcessingThreadSpec, log: Log
   });
   worker.on('error', (err) => {
     // Nothing is lost (jobs are leased; another start takes them again), but nothing is processed either:
-    // /readyz would not say so, so the process stops and its supervisor restarts it.
+    // /readyz would not say so, so the process stops (exit code 1) and its supervisor restarts it.
+    failure = err;
     log.error({ err: String(err) }, 'the processing thread failed; stopping the hub');
     process.kill(process.pid, 'SIGTERM');
   });
@@ -83,6 +85,7 @@ export async function startProcessingThread(spec: ProcessingThreadSpec, log: Log
     async stop() {
       await ask('stop');
       await worker.terminate();
+      if (failure) throw new Error(`the processing thread failed: ${failure.message}`);
     },
   };
 }
