@@ -25,7 +25,7 @@ try {
       const results = await writer.write(taken.flatMap((m) => m.items));
       let at = 0;
       for (const m of taken) {
-        port.postMessage({ type: 'written', id: m.id, results: results.slice(at, at + m.items.length), pendingEnqueues: writer.pendingEnqueues() });
+        port.postMessage({ type: 'written', id: m.id, results: results.slice(at, at + m.items.length), pendingEnqueues: writer.pendingEnqueues(), enqueueFailures: writer.enqueueFailures() });
         at += m.items.length;
       }
     } catch (err) {
@@ -48,7 +48,7 @@ try {
         await store.close();
         log.flush?.();
       }
-      port.postMessage({ type: 'drained', id: m.id, pendingEnqueues: writer.pendingEnqueues() });
+      port.postMessage({ type: 'drained', id: m.id, pendingEnqueues: writer.pendingEnqueues(), enqueueFailures: writer.enqueueFailures() });
     })();
   });
   port.postMessage({ type: 'ready' });

@@ -32,6 +32,8 @@ export interface DeliveryWriter {
   write(items: DeliveryToWrite[]): Promise<WrittenDelivery[]>;
   /** Deliveries stored but not yet handed to the queue. */
   pendingEnqueues(): number;
+  /** How many stored deliveries the queue refused since the writer started (ingest's sweep queues them). */
+  enqueueFailures(): number;
   /** Resolves when every write and enqueue asked for so far has finished. */
   drained(): Promise<void>;
   close(): Promise<void>;
@@ -41,6 +43,7 @@ export interface DeliveryWriter {
 export function localDeliveryWriter(store: Store, queue: Queue, log: Logger): DeliveryWriter {
   let writing = 0;
   let pending = 0;
+  let failures = 0;
   const idle: (() => void)[] = [];
   const settle = () => {
     if (writing === 0 && pending === 0) for (const f of idle.splice(0)) f();
@@ -51,7 +54,8 @@ export function localDeliveryWriter(store: Store, queue: Queue, log: Logger): De
     queue
       .enqueue({ kind: 'delivery', id, key, payload: { deliveryId: id } })
       .catch((err: unknown) => {
-        // Stored and acknowledged already: the sweep will enqueue it once the queue answers again.
+        // Stored and acknowledged already: ingest's sweep will enqueue it once the queue answers again.
+        failures++;
         log.error({ connection: connectionId, deliveryId: id, err: String(err) }, 'webhook stored but not queued; the sweep will retry');
       })
       .finally(() => {
@@ -75,6 +79,7 @@ export function localDeliveryWriter(store: Store, queue: Queue, log: Logger): De
       }
     },
     pendingEnqueues: () => pending,
+    enqueueFailures: () => failures,
     drained: () => (writing === 0 && pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve))),
     async close() {
       await this.drained();
@@ -90,9 +95,9 @@ export interface ThreadPorts {
 }
 
 type Reply =
-  | { type: 'written'; id: number; results: WrittenDelivery[]; pendingEnqueues: number }
+  | { type: 'written'; id: number; results: WrittenDelivery[]; pendingEnqueues: number; enqueueFailures: number }
   | { type: 'failed'; id: number; error: string }
-  | { type: 'drained'; id: number; pendingEnqueues: number }
+  | { type: 'drained'; id: number; pendingEnqueues: number; enqueueFailures: number }
   | { type: 'ready' }
   | { type: 'startup-failed'; error: string };
 
@@ -102,6 +107,7 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
   const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let pending = 0;
+  let failures = 0;
   let dead: Error | null = null;
 
   const failAll = (err: Error) => {
@@ -117,7 +123,10 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
     if (!('id' in m)) return;
     const w = waiting.get(m.id);
     waiting.delete(m.id);
-    if ('pendingEnqueues' in m) pending = m.pendingEnqueues;
+    if ('pendingEnqueues' in m) {
+      pending = m.pendingEnqueues;
+      failures = m.enqueueFailures;
+    }
     w?.resolve(m);
   });
   worker.on('error', (err) => {
@@ -145,6 +154,7 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
       return r.results;
     },
     pendingEnqueues: () => pending,
+    enqueueFailures: () => failures,
     async drained() {
       if (dead) return;
       await ask({ type: 'drain' });

@@ -6,9 +6,11 @@
 //   they saw acknowledged, so an acknowledged delivery that is lost is lost for good.
 // - Concurrent deliveries share one commit (`deliveries.insertMany`): a commit costs about the same for
 //   one row as for a hundred, so batching is what lets ingest keep up with bare Fastify.
-// - Enqueueing happens after the acknowledgement and may be lost in a crash; the sweep re-enqueues any
-//   delivery still 'received' with job id = delivery id (the queue adds an id once), so nothing stored
-//   is ever left unprocessed.
+// - Enqueueing happens after the acknowledgement and may be lost in a crash (or refused by a queue that
+//   is down); the sweep re-enqueues any delivery still 'received' with job id = delivery id (the queue
+//   adds an id once), so nothing stored is ever left unprocessed. It runs at start (after a crash) and
+//   after the queue refused an enqueue, not on a timer: with a large backlog, walking every delivery
+//   still waiting for its turn would be most of the HTTP thread's work.
 // - The writes themselves go through a DeliveryWriter (delivery-writer.ts): on SQLite a thread of its
 //   own, so a commit never stops this thread from reading and verifying the next webhooks.
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
@@ -57,10 +59,8 @@ export interface IngestLimits {
   busyArrivals: number;
   /** Seconds a refused sender is asked to wait. */
   retryAfterSeconds: number;
-  /** How often the sweep looks for stored deliveries that never reached the queue. */
+  /** How often ingest checks whether the queue refused an enqueue since the last sweep (then sweeps). */
   sweepIntervalMs: number;
-  /** The periodic sweep leaves younger deliveries alone: their enqueue is most likely still under way. */
-  sweepMinAgeMs: number;
 }
 
 export const defaultIngestLimits: IngestLimits = Object.freeze({
@@ -75,8 +75,7 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   busyUtilization: 0.5,
   busyArrivals: 50,
   retryAfterSeconds: 1,
-  sweepIntervalMs: 30_000,
-  sweepMinAgeMs: 30_000,
+  sweepIntervalMs: 10_000,
 });
 
 export interface IngestDeps {
@@ -113,7 +112,7 @@ export interface Ingest {
   countRejection(connectionId: string, reason: RejectionReason): void;
   /** Re-enqueues stored deliveries still 'received' at or before `receivedBefore`; returns how many. */
   sweep(receivedBefore: Date): Promise<number>;
-  /** Sweeps what a previous run left behind, then sweeps periodically. */
+  /** Sweeps what a previous run left behind, then again whenever the queue refused an enqueue. */
   start(): Promise<void>;
   /** Stops sweeping and waits for pending commits and enqueues. */
   stop(): Promise<void>;
@@ -432,7 +431,16 @@ export function createIngest(deps: IngestDeps): Ingest {
           .finally(() => (readingBacklog = false));
       }, limits.backlogCheckMs);
       backlogTimer.unref();
-      sweepTimer = setInterval(() => sweepInBackground(new Date(now().getTime() - limits.sweepMinAgeMs)), limits.sweepIntervalMs);
+      let failuresSwept = writer.enqueueFailures();
+      sweepTimer = setInterval(() => {
+        const failures = writer.enqueueFailures();
+        if (failures === failuresSwept || sweeping) return;
+        // Counted as swept only once a sweep got through: a queue still down is tried again next time.
+        sweep(now()).then(
+          () => (failuresSwept = failures),
+          (err: unknown) => log.error({ err: String(err) }, 'delivery sweep failed; it runs again at the next check'),
+        );
+      }, limits.sweepIntervalMs);
       sweepTimer.unref();
     },
     async stop() {

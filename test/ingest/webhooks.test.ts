@@ -32,7 +32,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(limits: Partial<IngestLimits> = {}): Promise<Harness> {
+async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue) => Queue = (q) => q): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-ingest-'));
   const secret = newWebhookSecret();
   const file = join(dir, 'hub.yaml');
@@ -52,7 +52,7 @@ async function harness(limits: Partial<IngestLimits> = {}): Promise<Harness> {
   let captured = '';
   const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => ((captured += c.toString()), cb()) }) });
   const store = await openStore(config.store);
-  const queue = await openQueue('embedded', { sqlitePath: join(dir, 'queue.db') });
+  const queue = wrapQueue(await openQueue('embedded', { sqlitePath: join(dir, 'queue.db') }));
   const metrics = new Registry();
   const ingest = createIngest({ config, store, queue, log, metrics, limits });
   const app = await buildApp({ config, store, queue, log, routes: [webhookRoutes({ config, store, queue, log, ingest })] });
@@ -284,6 +284,36 @@ describe('delivery sweep', () => {
       assert.equal((await h.queue.depth()).delivery.waiting, 1, 'the queue holds the delivery once');
       await h.store.deliveries.setStatus(delivery.id, 'processed');
       assert.equal(await h.ingest.sweep(new Date()), 0, 'a processed delivery is left alone');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('queues a delivery the queue refused (acknowledged all the same) at its next check', async () => {
+    let refuse = true;
+    const h = await harness({ sweepIntervalMs: 20 }, (q) => ({
+      kind: q.kind,
+      enqueue: (job) => (refuse ? Promise.reject(new Error('queue down')) : q.enqueue(job)),
+      process: (kind, handler, opts) => q.process(kind, handler, opts),
+      depth: () => q.depth(),
+      deadLetters: (kind) => q.deadLetters(kind),
+      replay: (ids) => q.replay(ids),
+      ping: () => q.ping(),
+      close: () => q.close(),
+    }));
+    try {
+      await h.ingest.start();
+      const id = `msg_${randomUUID()}`;
+      const body = changeRequested('deploy-queue-down');
+      const res = await post(h, { body, headers: signStandardWebhook(h.secret, id, body) });
+      assert.equal(res.statusCode, 202, 'stored, so acknowledged');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await h.queue.depth()).delivery.waiting, 0, 'the queue refused it');
+      assert.match(h.logs(), /stored but not queued/);
+      refuse = false;
+      const t0 = Date.now();
+      while ((await h.queue.depth()).delivery.waiting === 0 && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await h.queue.depth()).delivery.waiting, 1, 'queued by the sweep once the queue answers');
     } finally {
       await h.close();
     }
