@@ -75,6 +75,12 @@ export interface Pipeline {
   context(): Promise<PipelineContext>;
 }
 
+/** Jobs running at once per kind in one process. Jobs mostly wait (on a vendor, on a commit), and the
+ * writes of every job running share one group commit in the SQLite store: 16 deliveries and 32 actions
+ * at once process ~1.5x the changes per second of 4 and 8 (bench/processing.ts), at less CPU per change.
+ * Vendor rate limits still bound the calls per connection, and records keep their order (ordering keys). */
+export const defaultConcurrency = Object.freeze({ delivery: 16, outbound: 32, timer: 2 });
+
 const yieldStepMs = 10;
 const maxYieldSteps = 20;
 
@@ -152,10 +158,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         thread = await startProcessingThread(deps.processingThread, log);
         return;
       }
-      // Jobs mostly wait (on a vendor, on a commit), and the writes of every job running share one group
-      // commit in the SQLite store: 16 deliveries and 32 actions at once process ~1.5x the changes per
-      // second of 4 and 8 (bench/processing.ts), at less CPU per change. Vendor rate limits still bound
-      // the calls per connection, and records keep their order (the queue's ordering keys).
       const c = deps.concurrency ?? {};
       queue.process<DeliveryJob>('delivery', async (job) => {
         try {
@@ -166,12 +168,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           if (job.attempt >= job.maxAttempts) await store.deliveries.setStatus(job.payload.deliveryId, 'failed', `processing failed ${job.attempt} times: ${err instanceof Error ? err.message : String(err)}`);
           throw err;
         }
-      }, { concurrency: c.delivery ?? 16 });
+      }, { concurrency: c.delivery ?? defaultConcurrency.delivery });
       queue.process<OutboundPayload>('outbound', async (job) => {
         await yieldToIngest();
         return runOutbound(live(), job);
-      }, { concurrency: c.outbound ?? 32 });
-      queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? 2 });
+      }, { concurrency: c.outbound ?? defaultConcurrency.outbound });
+      queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? defaultConcurrency.timer });
       await reconciler.start();
     },
     async stop() {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createToken } from '../../src/http/plugins/auth.ts';
+import { defaultConcurrency } from '../../src/pipeline/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/port.ts';
 import {
@@ -30,7 +31,7 @@ const senders = 32;
 /** Four deploy tools: the queue orders deliveries per connection, so four let the hub work in parallel. */
 const tools = ['deploy-a', 'deploy-b', 'deploy-c', 'deploy-d'];
 /** Outbound jobs one hub process runs at once: a kill can interrupt at most these mid-call. */
-const outboundConcurrency = 8;
+const outboundConcurrency = defaultConcurrency.outbound;
 
 interface Variant {
   name: string;

@@ -26,6 +26,7 @@ import { PermanentError, type DeadLetter, type Handler, type Job, type JobInput,
 import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
 import { decideFailure, errorText } from '../retry-policy.ts';
 import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
+import { writeLockFor, type WriteLock } from '../../sqlite/write-lock.ts';
 import type { QueueTuning } from '../tuning.ts';
 
 interface Row {
@@ -110,7 +111,7 @@ export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
   db.exec(schema);
   const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(opts.path, opts.log) : async () => {};
   const wakeChannel = opts.path === ':memory:' ? null : new BroadcastChannel(`approval-hub:queue:${absolutePath(opts.path)}`);
-  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel);
+  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel, writeLockFor(opts.path));
 }
 
 /** One name per file however it was spelled (relative, through a symlink); the file exists once opened. */
@@ -140,7 +141,10 @@ class EmbeddedQueue implements Queue {
   /** Kinds to announce on the next turn of the event loop: one message however many commits. */
   readonly #unannounced = new Set<JobKind>();
 
-  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>, wakeChannel: BroadcastChannel | null) {
+  readonly #lock: WriteLock;
+
+  constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>, wakeChannel: BroadcastChannel | null, lock: WriteLock) {
+    this.#lock = lock;
     this.#stopCheckpoints = stopCheckpoints;
     this.#db = db;
     this.#log = log;
@@ -176,19 +180,21 @@ class EmbeddedQueue implements Queue {
   }
 
   #write<T>(work: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      this.#db.exec('COMMIT');
-      return result;
-    } catch (err) {
+    return this.#lock.run(() => {
+      this.#db.exec('BEGIN IMMEDIATE');
       try {
-        this.#db.exec('ROLLBACK');
-      } catch {
-        // SQLite already rolled back (e.g. after an I/O error); the original error is the one to report.
+        const result = work();
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          this.#db.exec('ROLLBACK');
+        } catch {
+          // SQLite already rolled back (e.g. after an I/O error); the original error is the one to report.
+        }
+        throw err;
       }
-      throw err;
-    }
+    });
   }
 
   #sql(text: string): StatementSync {

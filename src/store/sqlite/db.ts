@@ -3,6 +3,7 @@
 // within one process nothing interleaves inside a transaction. Across processes, SQLite's file lock
 // does the work: BEGIN IMMEDIATE takes the write lock up front and busy_timeout waits for it.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { WriteLock } from '../../sqlite/write-lock.ts';
 import { StoreConflictError, StoreInputError, type Json, type JsonObject } from '../port.ts';
 
 export interface Db {
@@ -41,22 +42,24 @@ interface PendingWrite {
   reject: (e: unknown) => void;
 }
 
-export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchronous = 'deliveries'): Db {
+export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchronous = 'deliveries', lock: WriteLock = { run: (fn) => fn() }): Db {
   const base = synchronous === 'full' ? 'FULL' : 'NORMAL';
   sql.exec(`PRAGMA synchronous = ${base}`);
   const statements = new Map<string, StatementSync>();
   let pending: PendingWrite[] = [];
 
   function transaction<T>(fn: () => T): T {
-    sql.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      sql.exec('COMMIT');
-      return out;
-    } catch (err) {
-      if (sql.isTransaction) sql.exec('ROLLBACK');
-      throw err;
-    }
+    return lock.run(() => {
+      sql.exec('BEGIN IMMEDIATE');
+      try {
+        const out = fn();
+        sql.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (sql.isTransaction) sql.exec('ROLLBACK');
+        throw err;
+      }
+    });
   }
 
   function flush(): void {

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '../../sdk/index.ts';
 import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
+import { writeLockFor } from '../../sqlite/write-lock.ts';
 import type { Store } from '../port.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteChanges } from './changes.ts';
@@ -35,7 +36,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   sql.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   sql.exec('PRAGMA journal_mode = WAL');
   sql.exec('PRAGMA foreign_keys = ON');
-  const db = makeDb(sql, opts.now ?? (() => new Date()), opts.synchronous);
+  const db = makeDb(sql, opts.now ?? (() => new Date()), opts.synchronous, writeLockFor(path));
   const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(path, opts.backgroundCheckpoints.log) : async () => {};
   let migrated = false;
   const ready = () => {
