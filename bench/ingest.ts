@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { openStore } from '../src/store/index.ts';
 import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, withRedisDatabase, type HubProcess } from '../test/support/hub-process.ts';
 
 // autocannon ships no type declarations: the part of its API used here.
@@ -232,17 +233,32 @@ async function settle(url: string, before: number, accepted: number, limitSecond
   return { seconds: (Date.now() - t0) / 1000, left, drained: false };
 }
 
-export async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number, settleSeconds = 10): Promise<BenchResult[]> {
+/** Deliveries the hub has handled (processed, ignored or failed), read from its store by the bench. */
+type HandledCount = () => Promise<number>;
+
+export async function handledCounter(storeUrl: string): Promise<{ handled: HandledCount; close(): Promise<void> }> {
+  const store = await openStore(storeUrl);
+  return {
+    handled: async () => {
+      const c = await store.deliveries.countByStatus();
+      return c.processed + c.ignored + c.failed;
+    },
+    close: () => store.close(),
+  };
+}
+
+export async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number, handled: HandledCount, settleSeconds = 10): Promise<BenchResult[]> {
   const url = hub.url;
   const path = '/webhooks/bench';
   // Warm-up: JIT, SQLite page cache, connection pools; the first run starts from an empty backlog.
   await cannon({ url, path, secret, connections: 16, seconds: 1 });
-  await settle(url, 0, 0, 120);
+  await settle(url, 0, 0, settleSeconds * 3);
   const phase = async (opts: { connections: number; overallRate?: number }) => {
     const before = (await backlogOf(url))?.deliveries ?? 0;
+    const handledBefore = await handled();
     const run = await cannon({ url, path, secret, ...opts });
     const after = await settle(url, before, run.ok2xx, settleSeconds);
-    return { run, before, after };
+    return { run, before, after, handled: (await handled()) - handledBefore };
   };
   const full = await phase({ connections: connectionsFull });
   const sustainable = Math.max(1, full.run.ok2xx / runSeconds);
@@ -254,7 +270,7 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, e
     'backlog before': p.before,
     'backlog after s': Number(p.after.seconds.toFixed(1)),
     'backlog left': p.after.left,
-    'changes processed/s (run + after)': Math.round((p.before + p.run.ok2xx - p.after.left) / (runSeconds + p.after.seconds)),
+    'changes processed/s (run + after)': Math.round(p.handled / (runSeconds + p.after.seconds)),
   });
   const fig = (r: Run) => ({
     'req/s': r.rps,
@@ -300,9 +316,11 @@ export async function benchIngest(): Promise<BenchResult[]> {
     const secret = newWebhookSecret();
     if (which !== 'scaled') {
       const embedded = await startHub({ config: benchHubConfig(echo.url), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
+      const counter = await handledCounter(`sqlite:${join(embedded.dataDir, 'hub.db')}`);
       try {
-        results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps)));
+        results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps, counter.handled)));
       } finally {
+        await counter.close();
         await embedded.dispose();
       }
     }
@@ -320,13 +338,16 @@ async function benchScaled(secret: string, echoRps: number, callbackUrl: string)
   // The hub's queue uses one fixed key prefix: this run keeps to its own Redis database number.
   const redis = withRedisDatabase(13);
   await redis.clear();
+  const storeUrl = withDatabase(mongo.url, `bench-ingest-${id}`);
   const scaled = await startHub({
     config: benchHubConfig(callbackUrl),
-    env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error', MONGODB_URI: withDatabase(mongo.url, `bench-ingest-${id}`), REDIS_URL: redis.url },
+    env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error', MONGODB_URI: storeUrl, REDIS_URL: redis.url },
   });
+  const counter = await handledCounter(storeUrl);
   try {
-    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRps)));
+    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRps, counter.handled)));
   } finally {
+    await counter.close();
     await scaled.dispose();
     await redis.clear();
     mongo.child?.kill('SIGTERM');
