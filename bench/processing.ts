@@ -19,7 +19,8 @@ import { openQueue } from '../src/queue/index.ts';
 import type { Queue } from '../src/queue/port.ts';
 import type { Logger } from '../src/sdk/index.ts';
 import { openStore } from '../src/store/index.ts';
-import { newWebhookSecret, repoRoot, signStandardWebhook } from '../test/support/hub-process.ts';
+import { newWebhookSecret, signStandardWebhook } from '../test/support/hub-process.ts';
+import { benchHubConfig } from './ingest.ts';
 
 export interface BenchResult {
   name: string;
@@ -57,19 +58,8 @@ export async function benchProcessing(): Promise<BenchResult[]> {
   const echo = await startEcho();
   const secret = newWebhookSecret();
   const configFile = join(dir, 'hub.yaml');
-  writeFileSync(configFile, [
-    `store: sqlite:${join(dir, 'hub.db')}`,
-    'queue: embedded',
-    `policy: ${join(repoRoot, 'config', 'policy.yaml')}`,
-    `mappingsDir: ${join(repoRoot, 'mappings')}`,
-    'connections:',
-    '  - id: bench',
-    '    connector: generic',
-    '    webhook: { secret: "${env:BENCH_WEBHOOK_SECRET}" }',
-    `    baseUrl: ${echo.url}`,
-    '    options: { callbackPath: /echo }',
-    '',
-  ].join('\n'));
+  // The ingest bench's hub.yaml: its relative store path lands in this folder.
+  writeFileSync(configFile, benchHubConfig(echo.url));
   const config = loadConfig({ file: configFile, env: { BENCH_WEBHOOK_SECRET: secret } });
   const store = await openStore(config.store, { log: quiet, backgroundCheckpoints: true });
   const queue = await openQueue('embedded', { log: quiet, sqlitePath: join(dir, 'queue.db'), tuning: {}, backgroundCheckpoints: true });
