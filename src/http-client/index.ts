@@ -14,7 +14,7 @@ import { buildUrl } from './url.ts';
 import { vendorErrorMessage } from './vendor-error.ts';
 
 export { AuthConfigError } from './auth.ts';
-export { CircuitOpenError, createCircuitBreaker } from './circuit-breaker.ts';
+export { CircuitOpenError, circuitMemory, circuitMemoryBytes, createCircuitBreaker } from './circuit-breaker.ts';
 export type { CircuitBreaker, CircuitBreakerOptions, CircuitSnapshot, CircuitState } from './circuit-breaker.ts';
 export { nextLink, PagingLoopError } from './pager.ts';
 export { createRateLimiter } from './rate-limiter.ts';

@@ -8,8 +8,7 @@
 // decisions API checks before allowing an override.
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
-import { circuitMemoryBytes } from '../http-client/circuit-breaker.ts';
-import { createCircuitBreaker, createHttpClient, createRateLimiter, type RateLimiter } from '../http-client/index.ts';
+import { circuitMemoryBytes, createCircuitBreaker, createHttpClient, createRateLimiter, type RateLimiter } from '../http-client/index.ts';
 import { loadConnectionMappings } from '../mapping/index.ts';
 import type { ActionDefinition, Logger } from '../sdk/index.ts';
 import type { ConnectionRuntime } from './context.ts';

@@ -2,7 +2,7 @@
 // per configured connection (its connector, HTTP client and circuit breaker, built once at start).
 import type { HubConfig } from '../config/types.ts';
 import type { CompiledPolicy, Directory } from '../core/types.ts';
-import type { CircuitBreaker } from '../http-client/circuit-breaker.ts';
+import type { CircuitBreaker } from '../http-client/index.ts';
 import type { Queue } from '../queue/port.ts';
 import type { ActionContext, ActionDefinition, ConnectionSettings, ConnectorDefinition, HttpClient, JsonObject, Logger, ParseContext } from '../sdk/index.ts';
 import type { Store } from '../store/port.ts';

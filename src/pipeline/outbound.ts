@@ -1,7 +1,7 @@
 // Runs one outbound job: checks the ledger (a job already done is never repeated, even when the queue
 // runs it again after a crash), calls the connector's action through the connection's HTTP client,
 // records the result and any link it created, and maps vendor failures onto the queue's retry rules.
-import { CircuitOpenError } from '../http-client/circuit-breaker.ts';
+import { CircuitOpenError } from '../http-client/index.ts';
 import { PermanentError, RetryLaterError, type Job } from '../queue/port.ts';
 import { HttpError, type JsonObject } from '../sdk/index.ts';
 import type { Change } from '../core/types.ts';
