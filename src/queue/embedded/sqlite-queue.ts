@@ -26,6 +26,7 @@ import { PermanentError, type DeadLetter, type Handler, type Job, type JobInput,
 import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
 import { decideFailure, errorText } from '../retry-policy.ts';
 import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
+import { groupCommit, type GroupCommit } from '../../sqlite/group-commit.ts';
 import { writeLockFor, type WriteLock } from '../../sqlite/write-lock.ts';
 import type { QueueTuning } from '../tuning.ts';
 
@@ -133,7 +134,8 @@ class EmbeddedQueue implements Queue {
   #closing = false;
   #closed: Promise<void> | null = null;
   readonly #statements = new Map<string, StatementSync>();
-  #batch: { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  /** Enqueues and job results share commits (src/sqlite/group-commit.ts); claims and renewals commit at once. */
+  readonly #commits: GroupCommit;
 
   readonly #stopCheckpoints: () => Promise<void>;
   /** Tells the other instances on this file in this process which kinds have claimable jobs. */
@@ -150,6 +152,7 @@ class EmbeddedQueue implements Queue {
     this.#log = log;
     this.#tuning = tuning;
     this.#wakeChannel = wakeChannel;
+    this.#commits = groupCommit({ sql: db, transaction: (work) => this.#write(work) });
     if (wakeChannel) {
       // The channel never delivers to the instance that posted, so its own wakes stay direct.
       wakeChannel.onmessage = (event) => {
@@ -206,42 +209,6 @@ class EmbeddedQueue implements Queue {
     return stmt;
   }
 
-  /** Group commit: writes requested in the same turn of the event loop share one transaction (one WAL
-   * commit), which is what makes a burst of webhooks cheap to enqueue. Each write still resolves only
-   * after its commit, and a failing write is rolled back alone (a savepoint each). */
-  #batched<T>(work: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.#batch.length === 0) setImmediate(() => this.#flush());
-      this.#batch.push({ work, resolve: resolve as (v: unknown) => void, reject });
-    });
-  }
-
-  #flush(): void {
-    const batch = this.#batch;
-    this.#batch = [];
-    if (batch.length === 0) return;
-    const results: { ok: boolean; value: unknown }[] = [];
-    try {
-      this.#write(() => {
-        for (const op of batch) {
-          this.#db.exec('SAVEPOINT op');
-          try {
-            results.push({ ok: true, value: op.work() });
-            this.#db.exec('RELEASE op');
-          } catch (err) {
-            this.#db.exec('ROLLBACK TO op');
-            this.#db.exec('RELEASE op');
-            results.push({ ok: false, value: err });
-          }
-        }
-      });
-    } catch (err) {
-      for (const op of batch) op.reject(err);
-      return;
-    }
-    batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.value) : op.reject(results[i]!.value)));
-  }
-
   #assertOpen(): void {
     if (this.#closing) throw new Error('queue: the embedded queue is closed');
   }
@@ -250,7 +217,7 @@ class EmbeddedQueue implements Queue {
     this.#assertOpen();
     const job = checkJobInput(input);
     const id = job.id ?? randomUUID();
-    const added = await this.#batched(() => {
+    const added = await this.#commits.write(() => {
       // Dedupe while unfinished. A dead letter is finished: enqueueing its id again replaces it.
       if (job.id) this.#sql(`DELETE FROM jobs WHERE id = ? AND state = 'dead'`).run(id);
       return this.#insert({ id, kind: job.kind, key: job.key, payload: job.payloadJson, maxAttempts: job.maxAttempts, runAt: Date.now() + job.delayMs, enqueuedAt: new Date().toISOString() });
@@ -394,7 +361,7 @@ class EmbeddedQueue implements Queue {
   /** Returns whether the result was committed. */
   async #finish(seq: number, token: string, change: () => { changes: number | bigint }): Promise<boolean> {
     try {
-      const r = await this.#batched(change);
+      const r = await this.#commits.write(change);
       if (Number(r.changes) === 0) this.#log.warn({ seq }, 'queue: a job outlived its lease and was taken over by another worker; its result here is dropped');
       return true;
     } catch (err) {
@@ -477,7 +444,7 @@ class EmbeddedQueue implements Queue {
       // Graceful: running handlers finish (heartbeats keep their leases) and record their results.
       await Promise.all([...this.#consumers.values()].flatMap((c) => [...c.running.values()].map((r) => r.done)));
       if (this.#heartbeat) clearInterval(this.#heartbeat);
-      this.#flush(); // enqueues accepted before close are committed, not dropped
+      this.#commits.flush(); // enqueues accepted before close are committed, not dropped
       await this.#stopCheckpoints();
       this.#db.close();
       this.#postAnnouncements(); // those last commits still wake the other instances

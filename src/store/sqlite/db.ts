@@ -3,6 +3,7 @@
 // within one process nothing interleaves inside a transaction. Across processes, SQLite's file lock
 // does the work: BEGIN IMMEDIATE takes the write lock up front and busy_timeout waits for it.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { groupCommit } from '../../sqlite/group-commit.ts';
 import type { WriteLock } from '../../sqlite/write-lock.ts';
 import { StoreConflictError, StoreInputError, type Json, type JsonObject } from '../port.ts';
 
@@ -15,12 +16,9 @@ export interface Db {
   /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT at once (ROLLBACK on throw). For migrations and for
    * `write`'s group commit; record groups use `write`. */
   transaction<T>(fn: () => T): T;
-  /** Group commit: `fn`s requested in the same turn of the event loop run in one transaction, each
-   * inside a savepoint so a failing one is rolled back alone (its promise rejects, the others commit).
-   * Every promise settles only after the COMMIT. Processing one change makes some twenty writes, and a
-   * commit costs far more than a point write, so a dozen workers sharing each commit is what lets
-   * the embedded store keep up. `durable`: that commit is fsync'd even when the connection otherwise
-   * runs with synchronous=NORMAL (see Synchronous); the writes sharing it are made durable with it. */
+  /** Group commit (src/sqlite/group-commit.ts): settles after the shared COMMIT. `durable`: that commit
+   * is fsync'd even when the connection otherwise runs with synchronous=NORMAL (see Synchronous); the
+   * writes sharing it are made durable with it. */
   write<T>(fn: () => T, opts?: { durable?: boolean }): Promise<T>;
   /** Commits the writes still waiting for their turn (before closing). */
   flush(): void;
@@ -35,18 +33,10 @@ export type Synchronous = 'full' | 'normal' | 'deliveries';
 
 const maxCachedStatements = 500;
 
-interface PendingWrite {
-  fn: () => unknown;
-  durable: boolean;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
 export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchronous = 'deliveries', lock: WriteLock = { run: (fn) => fn() }): Db {
   const base = synchronous === 'full' ? 'FULL' : 'NORMAL';
   sql.exec(`PRAGMA synchronous = ${base}`);
   const statements = new Map<string, StatementSync>();
-  let pending: PendingWrite[] = [];
 
   function transaction<T>(fn: () => T): T {
     return lock.run(() => {
@@ -62,40 +52,21 @@ export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchron
     });
   }
 
-  function flush(): void {
-    const batch = pending;
-    pending = [];
-    if (batch.length === 0) return;
-    const raise = synchronous === 'deliveries' && batch.some((w) => w.durable);
-    const results: { ok: boolean; value: unknown }[] = [];
-    try {
-      if (raise) sql.exec('PRAGMA synchronous = FULL');
-      transaction(() => {
-        if (batch.length === 1) {
-          // Alone in its transaction, a failing write is rolled back with it: no savepoint needed.
-          results.push({ ok: true, value: batch[0]!.fn() });
-          return;
-        }
-        for (const w of batch) {
-          sql.exec('SAVEPOINT write');
-          try {
-            results.push({ ok: true, value: w.fn() });
-            sql.exec('RELEASE write');
-          } catch (err) {
-            sql.exec('ROLLBACK TO write');
-            sql.exec('RELEASE write');
-            results.push({ ok: false, value: err });
+  const commits = groupCommit({
+    sql,
+    transaction,
+    durably:
+      synchronous === 'deliveries'
+        ? (commit) => {
+            sql.exec('PRAGMA synchronous = FULL');
+            try {
+              commit();
+            } finally {
+              sql.exec(`PRAGMA synchronous = ${base}`);
+            }
           }
-        }
-      });
-    } catch (err) {
-      for (const w of batch) w.reject(err);
-      return;
-    } finally {
-      if (raise) sql.exec(`PRAGMA synchronous = ${base}`);
-    }
-    batch.forEach((w, i) => (results[i]!.ok ? w.resolve(results[i]!.value) : w.reject(results[i]!.value)));
-  }
+        : undefined,
+  });
 
   return {
     sql,
@@ -112,13 +83,8 @@ export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchron
     },
     now: () => now().toISOString(),
     transaction,
-    write<T>(fn: () => T, opts?: { durable?: boolean }): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        if (pending.length === 0) setImmediate(flush);
-        pending.push({ fn, durable: opts?.durable === true, resolve: resolve as (v: unknown) => void, reject });
-      });
-    },
-    flush,
+    write: commits.write,
+    flush: commits.flush,
   };
 }
 /** SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY: a unique index had its one winner already. */
