@@ -42,6 +42,7 @@ interface Row {
   run_at: number;
   lease_until: number | null;
   lease_token: string | null;
+  lease_owner: number | null;
   enqueued_at: string;
   error: string | null;
   failed_at: string | null;
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   run_at INTEGER NOT NULL,             -- epoch ms: not before (delay, backoff)
   lease_until INTEGER,
   lease_token TEXT,
+  lease_owner INTEGER,                 -- pid of the process holding the lease (this machine's)
   enqueued_at TEXT NOT NULL,
   error TEXT,
   failed_at TEXT
@@ -73,7 +75,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_key_state ON jobs (kind, key, state, seq) WHE
 
 // Due jobs, oldest due first. Held jobs and dead letters are not 'waiting', so they are never claimed.
 const claimSql = `
-UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = :until, lease_token = :token
+UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = :until, lease_token = :token, lease_owner = :owner
 WHERE seq IN (
   SELECT seq FROM jobs
   WHERE kind = :kind AND state = 'waiting' AND run_at <= :now
@@ -82,6 +84,19 @@ WHERE seq IN (
 RETURNING *`;
 
 const minPollMs = 5;
+/** How often a consumer looks for leases held by processes that have gone. */
+const ownerCheckMs = 2_000;
+
+/** Whether a process with this id runs on this machine (signal 0 checks without sending anything). */
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return true; // not a pid we can judge: let the lease run out
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
 
 interface Consumer {
   kind: JobKind;
@@ -110,6 +125,9 @@ export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
   }
   db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
   db.exec(schema);
+  // Files made before leases named their process get the column (NULL: such a lease just runs out).
+  const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'lease_owner')) db.exec('ALTER TABLE jobs ADD COLUMN lease_owner INTEGER');
   const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(opts.path, opts.log) : async () => {};
   const wakeChannel = opts.path === ':memory:' ? null : new BroadcastChannel(`approval-hub:queue:${absolutePath(opts.path)}`);
   return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel, writeLockFor(opts.path));
@@ -144,6 +162,7 @@ class EmbeddedQueue implements Queue {
   readonly #unannounced = new Set<JobKind>();
 
   readonly #lock: WriteLock;
+  readonly #ownersCheckedAt = new Map<JobKind, number>();
 
   constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>, wakeChannel: BroadcastChannel | null, lock: WriteLock) {
     this.#lock = lock;
@@ -301,17 +320,34 @@ class EmbeddedQueue implements Queue {
     }
   }
 
+  /** Ends, as if they had run out, the leases held by processes that no longer exist. The file is on this
+   * machine, so a lease can name its process: a hub killed with -9 and started again takes up what it was
+   * running at once, instead of leaving those jobs (and every later job of their keys, e.g. a change's
+   * next callbacks) waiting out the 30 s lease. Looked at every few seconds, not at every claim. */
+  #releaseLeasesOfDeadProcesses(kind: JobKind): void {
+    const now = Date.now();
+    if (now < (this.#ownersCheckedAt.get(kind) ?? 0) + ownerCheckMs) return;
+    this.#ownersCheckedAt.set(kind, now);
+    const owners = this.#sql(`SELECT DISTINCT lease_owner AS pid FROM jobs WHERE kind = ? AND state = 'running' AND lease_owner IS NOT NULL AND lease_owner != ?`)
+      .all(kind, process.pid) as { pid: number }[];
+    for (const { pid } of owners) {
+      if (processAlive(Number(pid))) continue;
+      this.#sql(`UPDATE jobs SET lease_until = 0 WHERE kind = ? AND state = 'running' AND lease_owner = ?`).run(kind, pid);
+    }
+  }
+
   #claim(kind: JobKind, limit: number): Row[] {
     const now = Date.now();
     const token = randomUUID();
     return this.#write(() => {
+      this.#releaseLeasesOfDeadProcesses(kind);
       // A job whose lease expired (its worker died) is due again; after its last allowed attempt it is dead.
       const died = this.#sql(`UPDATE jobs SET state = 'dead', error = 'the worker running the job stopped (lease expired) on the last attempt', failed_at = ?, lease_until = NULL, lease_token = NULL
                   WHERE kind = ? AND state = 'running' AND lease_until < ? AND attempt >= max_attempts RETURNING key`)
         .all(new Date(now).toISOString(), kind, now) as { key: string | null }[];
       for (const d of died) this.#advance(kind, d.key);
       this.#sql(`UPDATE jobs SET state = 'waiting', lease_until = NULL, lease_token = NULL WHERE kind = ? AND state = 'running' AND lease_until < ?`).run(kind, now);
-      const rows = this.#sql(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit } as Record<string, SQLInputValue>) as unknown as Row[];
+      const rows = this.#sql(claimSql).all({ kind, now, until: now + this.#tuning.leaseMs, token, limit, owner: process.pid } as Record<string, SQLInputValue>) as unknown as Row[];
       return rows.sort((a, b) => a.seq - b.seq);
     });
   }
