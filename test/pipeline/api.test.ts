@@ -20,6 +20,7 @@ describe('API: changes, gates and decisions', () => {
   let priya: string;
   before(async () => {
     hub = await startHub();
+    hub.sn.addUser({ user_name: 'priya.natarajan', email: 'priya.natarajan@acme.example', name: 'Priya Natarajan' });
     ci = await hub.token(['integration'], 'ci@acme.example');
     priya = await hub.token(['approver'], 'priya.natarajan@acme.example');
   });
@@ -82,8 +83,19 @@ describe('API: changes, gates and decisions', () => {
 
   it('lists every step of a change with actor and source tool, and the audit chain verifies', async () => {
     const created = await api(hub, ci, 'POST', '/api/v1/changes', change('Raise refund limit'));
-    await api(hub, priya, 'POST', `/api/v1/changes/${created.json.id}/decisions`, { outcome: 'approve', rationale: 'Limit agreed with finance' });
-    await waitFor('the outbound actions', async () => (await hub.store.jobs.listForChange(created.json.id)).every((j) => j.status === 'done') || null);
+    // ServiceNow's approval engine asks Priya on the record the hub opened, so her decision in the hub
+    // can be written to her approval there before the approved state is mirrored.
+    const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((x) => x.correlation_id === created.json.id));
+    hub.sn.requestApproval(record.sys_id!, 'priya.natarajan');
+    const decided = await api(hub, priya, 'POST', `/api/v1/changes/${created.json.id}/decisions`, { outcome: 'approve', rationale: 'Limit agreed with finance' });
+    assert.equal(decided.status, 201, JSON.stringify(decided.json));
+    // Every action, the decision's included (written to her approval, then the state), done; none failed.
+    const jobs = await waitFor('the outbound actions', async () => {
+      const all = await hub.store.jobs.listForChange(created.json.id);
+      return all.some((j) => j.intent === 'servicenow.sync-state') && all.every((j) => j.status === 'done' || j.status === 'failed') ? all : null;
+    });
+    assert.deepEqual(jobs.filter((j) => j.status !== 'done').map((j) => `${j.intent}: ${j.error}`), []);
+    assert.equal(hub.sn.approvalsFor(record.sys_id!)[0]?.state, 'approved', 'her approval in ServiceNow says so');
     const auditor = await hub.token(['auditor']);
     const trail = await api(hub, auditor, 'GET', `/api/v1/changes/${created.json.id}/transitions`);
     assert.equal(trail.status, 200);
