@@ -115,10 +115,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     reloader = createReloader<PipelineContext>({
       files: () => reloadableFiles(config, overlays()),
       load: () => loadNextContext(current!, overlays()),
-      apply: (next) => {
+      apply: async (next) => {
         current = next;
-        // The processing thread loads the same files for itself; what it refuses, it logs.
-        thread?.reload().catch((err: unknown) => log.error({ err: String(err) }, 'the processing thread did not reload'));
+        // The processing thread loads the same files for itself; the reload is reported applied once it
+        // has (so a webhook sent after a reload shows in /readyz is decided with the new files).
+        const there = await thread?.reload().catch((err: unknown) => ({ ok: false as const, message: String(err) }));
+        if (there && !there.ok) log.error({ status: there }, 'the processing thread did not take the reload; it keeps the previous files');
       },
       log,
       now,

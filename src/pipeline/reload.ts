@@ -39,8 +39,9 @@ export interface ReloaderOptions<T> {
   files: () => string[];
   /** Loads and validates everything; never applies anything itself. */
   load: () => Promise<ReloadLoadResult<T>>;
-  /** Puts a validated version in force; must not fail half-way (swap one reference). */
-  apply: (value: T) => void;
+  /** Puts a validated version in force; must not fail half-way (swap one reference). May finish
+   * asynchronously (other threads taking it too); the reload is reported applied after it. */
+  apply: (value: T) => void | Promise<void>;
   log: Logger;
   /** Quiet time after the last file event before reloading (an editor's save is several events). */
   debounceMs?: number;
@@ -78,7 +79,7 @@ export function createReloader<T>(opts: ReloaderOptions<T>): Reloader {
       result = { ok: false, errors: [(err as Error).message] };
     }
     if (result.ok) {
-      opts.apply(result.value);
+      await opts.apply(result.value);
       status = { ok: true, inForceSince: at, lastReloadAt: at };
       opts.log.info({ reason, files: opts.files() }, 'reload applied: policy, directory and mappings now in force');
     } else {
