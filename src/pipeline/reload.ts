@@ -79,7 +79,8 @@ export function createReloader<T>(opts: ReloaderOptions<T>): Reloader {
       result = { ok: false, errors: [(err as Error).message] };
     }
     if (result.ok) {
-      await opts.apply(result.value);
+      const applying = opts.apply(result.value);
+      if (applying) await applying;
       status = { ok: true, inForceSince: at, lastReloadAt: at };
       opts.log.info({ reason, files: opts.files() }, 'reload applied: policy, directory and mappings now in force');
     } else {
