@@ -129,9 +129,14 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
     }
     w?.resolve(m);
   });
+  let failure: Error | null = null;
   worker.on('error', (err) => {
-    log.error({ err: String(err) }, 'the delivery writer thread failed; webhooks are refused with 503 until the hub restarts');
+    // Webhooks would be refused (503) for as long as the process lives: it stops instead (exit code 1)
+    // so its supervisor restarts it; what was acknowledged is stored, and the start-up sweep queues it.
+    failure = err;
+    log.error({ err: String(err) }, 'the delivery writer thread failed; stopping the hub');
     failAll(err);
+    process.kill(process.pid, 'SIGTERM');
   });
   worker.on('exit', () => failAll(new Error('the delivery writer thread has stopped')));
 
@@ -160,9 +165,11 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
       await ask({ type: 'drain' });
     },
     async close() {
-      if (dead) return;
-      await ask({ type: 'close' }).catch(() => undefined);
-      await worker.terminate();
+      if (!dead) {
+        await ask({ type: 'close' }).catch(() => undefined);
+        await worker.terminate();
+      }
+      if (failure) throw new Error(`the delivery writer thread failed: ${failure.message}`);
     },
   };
 }
