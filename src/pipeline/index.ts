@@ -7,7 +7,6 @@ import { decisionRoutes } from '../http/routes/decisions.ts';
 import { deliveryRoutes } from '../http/routes/deliveries.ts';
 import { gateRoutes } from '../http/routes/gates.ts';
 import { webhookRoutes } from '../http/routes/webhooks.ts';
-import type { Ingest } from './ingest.ts';
 import type { DeliveryWriter } from './delivery-writer.ts';
 import type { HubConfig } from '../config/types.ts';
 import { formatPolicyErrors, loadPolicy } from '../policy-files/load.ts';
@@ -81,9 +80,6 @@ export interface Pipeline {
  * Vendor rate limits still bound the calls per connection, and records keep their order (ordering keys). */
 export const defaultConcurrency = Object.freeze({ delivery: 16, outbound: 32, timer: 2 });
 
-const yieldStepMs = 10;
-const maxYieldSteps = 20;
-
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, store, queue, log } = deps;
   const now = deps.now ?? (() => new Date());
@@ -93,15 +89,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let reloader: Reloader | null = null;
   let reconciler: ReconcilerHandle | null = null;
   let started = false;
-  let ingest: Ingest | null = null;
   let thread: ProcessingThread | null = null;
-
-  /** Processing a stored delivery can wait; answering a sender cannot (GitHub gives up after 10 s and
-   * never retries). While ingest is busy, each delivery and outbound job first waits a little, in steps,
-   * so the event loop answers webhooks first; the wait is bounded (200 ms), so processing never stops. */
-  async function yieldToIngest(): Promise<void> {
-    for (let i = 0; i < maxYieldSteps && ingest?.busy(); i++) await new Promise((r) => setTimeout(r, yieldStepMs));
-  }
 
   const overlays = () => config.policyOverlays ?? [];
 
@@ -139,7 +127,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   return {
     routes: [
-      webhookRoutes({ config, store, queue, log, now, ...(config.ingest ? { limits: { maxBacklog: config.ingest.maxBacklog } } : {}), ...(deps.deliveryWriter ? { writer: deps.deliveryWriter } : {}), onIngest: (i) => (ingest = i) }),
+      webhookRoutes({ config, store, queue, log, now, ...(config.ingest ? { limits: { maxBacklog: config.ingest.maxBacklog } } : {}), ...(deps.deliveryWriter ? { writer: deps.deliveryWriter } : {})}),
       changeWriteRoutes({ store, context }),
       decisionRoutes({ store, context }),
       gateRoutes({ store, context }),
@@ -163,7 +151,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const c = deps.concurrency ?? {};
       queue.process<DeliveryJob>('delivery', async (job) => {
         try {
-          await yieldToIngest();
           await processDelivery(live(), job);
         } catch (err) {
           // Out of attempts: the delivery says why instead of staying 'received' for ever.
@@ -171,10 +158,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           throw err;
         }
       }, { concurrency: c.delivery ?? defaultConcurrency.delivery });
-      queue.process<OutboundPayload>('outbound', async (job) => {
-        await yieldToIngest();
-        return runOutbound(live(), job);
-      }, { concurrency: c.outbound ?? defaultConcurrency.outbound });
+      queue.process<OutboundPayload>('outbound', (job) => runOutbound(live(), job), { concurrency: c.outbound ?? defaultConcurrency.outbound });
       queue.process<TimerPayload>('timer', (job) => runTimer(live(), job), { concurrency: c.timer ?? defaultConcurrency.timer });
       await reconciler.start();
     },

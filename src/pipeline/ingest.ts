@@ -16,7 +16,7 @@
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
 import { createHash, randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Registry } from 'prom-client';
 import { connectorById } from '../../connectors/index.ts';
 import type { HubConfig } from '../config/types.ts';
@@ -52,11 +52,6 @@ export interface IngestLimits {
   maxBacklog: number;
   /** How often the backlog is read from the queue. */
   backlogCheckMs: number;
-  /** Event-loop utilisation (0..1, over the last window) above which, with deliveries arriving, ingest
-   * reports itself busy. */
-  busyUtilization: number;
-  /** Deliveries arriving in one 250 ms window from which ingest may report itself busy. */
-  busyArrivals: number;
   /** Seconds a refused sender is asked to wait. */
   retryAfterSeconds: number;
   /** How often ingest checks whether the queue refused an enqueue since the last sweep (then sweeps). */
@@ -72,8 +67,6 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   maxEventLoopDelayMs: 150,
   maxBacklog: 100_000,
   backlogCheckMs: 1_000,
-  busyUtilization: 0.5,
-  busyArrivals: 50,
   retryAfterSeconds: 1,
   sweepIntervalMs: 10_000,
 });
@@ -116,9 +109,6 @@ export interface Ingest {
   start(): Promise<void>;
   /** Stops sweeping and waits for pending commits and enqueues. */
   stop(): Promise<void>;
-  /** True while deliveries are arriving and the event loop has no time to spare: work that can wait
-   * (processing stored deliveries) should, so senders are answered first. */
-  busy(): boolean;
 }
 
 
@@ -278,9 +268,6 @@ export function createIngest(deps: IngestDeps): Ingest {
   let backlog = 0;
   let backlogTimer: NodeJS.Timeout | null = null;
   let readingBacklog = false;
-  let arrivals = 0;
-  let busy = false;
-  let utilization: EventLoopUtilization | null = null;
   let sweeping: Promise<number> | null = null;
   let overloadRefusals = 0;
   let overloadLoggedAt = 0;
@@ -304,7 +291,6 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
-    arrivals++;
     const connection = connections.get(connectionId);
     // The id comes from the URL: hostile values must not become metric labels.
     if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
@@ -398,7 +384,6 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     receive,
-    busy: () => busy,
     countRejection(connectionId, reason) {
       rejections.inc({ connection: connections.has(connectionId) ? connectionId : 'unknown', reason });
     },
@@ -414,11 +399,6 @@ export function createIngest(deps: IngestDeps): Ingest {
         // not turn senders away; a loop that is late again and again must.
         eventLoopDelayMs = delay && delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
         delay?.reset();
-        const elu = performance.eventLoopUtilization(utilization ?? undefined);
-        utilization = performance.eventLoopUtilization();
-        // A burst, not a trickle: at a few deliveries a second processing must not wait at all.
-        busy = arrivals >= limits.busyArrivals && elu.utilization > limits.busyUtilization;
-        arrivals = 0;
       }, 250);
       delayTimer.unref();
       backlogTimer = setInterval(() => {
@@ -452,7 +432,6 @@ export function createIngest(deps: IngestDeps): Ingest {
       delay?.disable();
       sweepTimer = delayTimer = delay = null;
       eventLoopDelayMs = 0;
-      busy = false;
       await batcher.drained();
       await writer.close();
       await sweeping?.catch(() => undefined);

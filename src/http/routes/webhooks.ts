@@ -11,8 +11,6 @@ export type WebhookRouteDeps = IngestDeps & {
   /** An ingest built and started by the caller; when absent the plugin builds one and runs its sweep
    * from the app's ready to its close. */
   ingest?: Ingest;
-  /** Told the ingest the plugin built (the pipeline lets processing yield to it). */
-  onIngest?: (ingest: Ingest) => void;
 };
 
 const codeByStatus: Record<Exclude<IngestOutcome, { ok: true }>['status'], ErrorCode> = {
@@ -38,7 +36,6 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     // The app's /metrics registry, when the metrics plugin shares it as `app.metrics`.
     const shared = (app as unknown as { metrics?: unknown }).metrics;
     const ingest = deps.ingest ?? createIngest({ ...deps, metrics: deps.metrics ?? (shared instanceof Registry ? shared : undefined) });
-    deps.onIngest?.(ingest);
     const now = deps.now ?? (() => new Date());
     if (!deps.ingest) {
       app.addHook('onReady', () => ingest.start());
