@@ -27,6 +27,7 @@ import { checkJobInput, checkKind, emptyDepth } from '../job-input.ts';
 import { decideFailure, errorText } from '../retry-policy.ts';
 import { checkpointInBackground } from '../../sqlite/checkpoints.ts';
 import { groupCommit, type GroupCommit } from '../../sqlite/group-commit.ts';
+import { immediateTransaction, statementCache } from '../../sqlite/transaction.ts';
 import { writeLockFor, type WriteLock } from '../../sqlite/write-lock.ts';
 import type { QueueTuning } from '../tuning.ts';
 
@@ -151,7 +152,10 @@ class EmbeddedQueue implements Queue {
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
   #closed: Promise<void> | null = null;
-  readonly #statements = new Map<string, StatementSync>();
+  /** A statement prepared once for this connection. */
+  readonly #sql: (text: string) => StatementSync;
+  /** BEGIN IMMEDIATE … COMMIT under the file's write lock. */
+  readonly #write: <T>(work: () => T) => T;
   /** Enqueues and job results share commits (src/sqlite/group-commit.ts); claims and renewals commit at once. */
   readonly #commits: GroupCommit;
 
@@ -161,17 +165,17 @@ class EmbeddedQueue implements Queue {
   /** Kinds to announce on the next turn of the event loop: one message however many commits. */
   readonly #unannounced = new Set<JobKind>();
 
-  readonly #lock: WriteLock;
   readonly #ownersCheckedAt = new Map<JobKind, number>();
 
   constructor(db: DatabaseSync, log: Logger, tuning: QueueTuning, stopCheckpoints: () => Promise<void>, wakeChannel: BroadcastChannel | null, lock: WriteLock) {
-    this.#lock = lock;
+    this.#sql = statementCache(db);
+    this.#write = immediateTransaction(db, lock);
     this.#stopCheckpoints = stopCheckpoints;
     this.#db = db;
     this.#log = log;
     this.#tuning = tuning;
     this.#wakeChannel = wakeChannel;
-    this.#commits = groupCommit({ sql: db, transaction: (work) => this.#write(work) });
+    this.#commits = groupCommit({ sql: db, transaction: this.#write });
     if (wakeChannel) {
       // The channel never delivers to the instance that posted, so its own wakes stay direct.
       wakeChannel.onmessage = (event) => {
@@ -199,33 +203,6 @@ class EmbeddedQueue implements Queue {
       // Closed meanwhile: the other instances find the jobs on their next poll.
       this.#log.debug({ err: errorText(err) }, 'queue: could not announce claimable jobs');
     }
-  }
-
-  #write<T>(work: () => T): T {
-    return this.#lock.run(() => {
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = work();
-        this.#db.exec('COMMIT');
-        return result;
-      } catch (err) {
-        try {
-          this.#db.exec('ROLLBACK');
-        } catch {
-          // SQLite already rolled back (e.g. after an I/O error); the original error is the one to report.
-        }
-        throw err;
-      }
-    });
-  }
-
-  #sql(text: string): StatementSync {
-    let stmt = this.#statements.get(text);
-    if (!stmt) {
-      stmt = this.#db.prepare(text);
-      this.#statements.set(text, stmt);
-    }
-    return stmt;
   }
 
   #assertOpen(): void {

@@ -4,13 +4,13 @@
 // does the work: BEGIN IMMEDIATE takes the write lock up front and busy_timeout waits for it.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { groupCommit } from '../../sqlite/group-commit.ts';
+import { immediateTransaction, statementCache } from '../../sqlite/transaction.ts';
 import type { WriteLock } from '../../sqlite/write-lock.ts';
 import { StoreConflictError, StoreInputError, type Json, type JsonObject } from '../port.ts';
 
 export interface Db {
   sql: DatabaseSync;
-  /** A prepared statement for `text`, prepared once per connection: preparing costs ~35 µs, running a
-   * point query ~1 µs, and processing one change runs dozens of them. */
+  /** A prepared statement for `text`, prepared once per connection (src/sqlite/transaction.ts). */
   stmt(text: string): StatementSync;
   now(): string;
   /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT at once (ROLLBACK on throw). For migrations and for
@@ -31,26 +31,10 @@ export interface Db {
  * lost while the event loop is not blocked by an fsync for each pipeline write. */
 export type Synchronous = 'full' | 'normal' | 'deliveries';
 
-const maxCachedStatements = 500;
-
 export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchronous = 'deliveries', lock: WriteLock = { run: (fn) => fn() }): Db {
   const base = synchronous === 'full' ? 'FULL' : 'NORMAL';
   sql.exec(`PRAGMA synchronous = ${base}`);
-  const statements = new Map<string, StatementSync>();
-
-  function transaction<T>(fn: () => T): T {
-    return lock.run(() => {
-      sql.exec('BEGIN IMMEDIATE');
-      try {
-        const out = fn();
-        sql.exec('COMMIT');
-        return out;
-      } catch (err) {
-        if (sql.isTransaction) sql.exec('ROLLBACK');
-        throw err;
-      }
-    });
-  }
+  const transaction = immediateTransaction(sql, lock);
 
   const commits = groupCommit({
     sql,
@@ -70,17 +54,7 @@ export function makeDb(sql: DatabaseSync, now: () => Date, synchronous: Synchron
 
   return {
     sql,
-    stmt(text) {
-      let s = statements.get(text);
-      if (!s) {
-        // Texts are the store's own, a few per filter combination; the bound only guards against a
-        // future caller that builds text from data.
-        if (statements.size >= maxCachedStatements) statements.clear();
-        s = sql.prepare(text);
-        statements.set(text, s);
-      }
-      return s;
-    },
+    stmt: statementCache(sql),
     now: () => now().toISOString(),
     transaction,
     write: commits.write,
