@@ -4,9 +4,9 @@
 // - on a thread of its own for SQLite, whose commits are synchronous: run on the HTTP thread, every
 //   batch's commit (and its fsync) stops the parsing and answering of every other webhook for its
 //   duration. On its own thread the commit of one batch overlaps the reading of the next.
-import { Worker } from 'node:worker_threads';
 import type { Queue } from '../queue/port.ts';
 import type { Logger } from '../sdk/index.ts';
+import { startHubThread } from '../threads.ts';
 import type { DeliveryRecord, Store } from '../store/port.ts';
 
 export type NewDelivery = Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'>;
@@ -94,82 +94,36 @@ export interface ThreadPorts {
   env: Record<string, string>;
 }
 
-type Reply =
-  | { type: 'written'; id: number; results: WrittenDelivery[]; pendingEnqueues: number; enqueueFailures: number }
-  | { type: 'failed'; id: number; error: string }
-  | { type: 'drained'; id: number; pendingEnqueues: number; enqueueFailures: number }
-  | { type: 'ready' }
-  | { type: 'startup-failed'; error: string };
+/** What the writer thread is asked (delivery-writer-thread.ts answers). */
+export type WriterRequest = { type: 'write'; items: DeliveryToWrite[] } | { type: 'drain' } | { type: 'close' };
+/** Every answer carries the thread's enqueue counters, so the HTTP thread reads them without asking. */
+export interface WriterAnswer {
+  results: WrittenDelivery[];
+  pendingEnqueues: number;
+  enqueueFailures: number;
+}
 
 /** The writer on a thread of its own, with its own store and queue connections to the same files. */
 export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Promise<DeliveryWriter> {
-  const worker = new Worker(new URL('./delivery-writer-thread.ts', import.meta.url), { workerData: ports });
-  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
+  const thread = await startHubThread(new URL('./delivery-writer-thread.ts', import.meta.url), ports, { name: 'delivery writer', log });
   let pending = 0;
   let failures = 0;
-  let dead: Error | null = null;
-
-  const failAll = (err: Error) => {
-    dead ??= err;
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
+  const ask = async (request: WriterRequest): Promise<WriterAnswer> => {
+    const answer = await thread.ask<WriterAnswer>(request);
+    pending = answer.pendingEnqueues;
+    failures = answer.enqueueFailures;
+    return answer;
   };
-  await new Promise<void>((resolve, reject) => {
-    worker.once('message', (m: Reply) => (m.type === 'ready' ? resolve() : reject(new Error(m.type === 'startup-failed' ? m.error : 'the delivery writer did not start'))));
-    worker.once('error', reject);
-  });
-  worker.on('message', (m: Reply) => {
-    if (!('id' in m)) return;
-    const w = waiting.get(m.id);
-    waiting.delete(m.id);
-    if ('pendingEnqueues' in m) {
-      pending = m.pendingEnqueues;
-      failures = m.enqueueFailures;
-    }
-    w?.resolve(m);
-  });
-  let failure: Error | null = null;
-  worker.on('error', (err) => {
-    // Webhooks would be refused (503) for as long as the process lives: it stops instead (exit code 1)
-    // so its supervisor restarts it; what was acknowledged is stored, and the start-up sweep queues it.
-    failure = err;
-    log.error({ err: String(err) }, 'the delivery writer thread failed; stopping the hub');
-    failAll(err);
-    process.kill(process.pid, 'SIGTERM');
-  });
-  worker.on('exit', () => failAll(new Error('the delivery writer thread has stopped')));
-
-  function ask(message: { type: 'write'; items: DeliveryToWrite[] } | { type: 'drain' } | { type: 'close' }): Promise<Reply> {
-    if (dead) return Promise.reject(dead);
-    const id = nextId++;
-    return new Promise<Reply>((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      worker.postMessage({ ...message, id });
-    });
-  }
-
   return {
     // The thread gathers by itself: whatever arrives while it commits goes into its next commit.
     gatherMs: 0,
-    async write(items) {
-      const r = await ask({ type: 'write', items });
-      if (r.type === 'failed') throw new Error(r.error);
-      if (r.type !== 'written') throw new Error(`the delivery writer answered ${r.type}`);
-      return r.results;
-    },
+    write: async (items) => (await ask({ type: 'write', items })).results,
     pendingEnqueues: () => pending,
     enqueueFailures: () => failures,
     async drained() {
-      if (dead) return;
-      await ask({ type: 'drain' });
+      // A thread that has stopped has nothing left to drain.
+      await ask({ type: 'drain' }).catch(() => undefined);
     },
-    async close() {
-      if (!dead) {
-        await ask({ type: 'close' }).catch(() => undefined);
-        await worker.terminate();
-      }
-      if (failure) throw new Error(`the delivery writer thread failed: ${failure.message}`);
-    },
+    close: () => thread.stop({ type: 'close' } satisfies WriterRequest),
   };
 }

@@ -10,9 +10,9 @@
 // circuit breaker and last-sync time live in shared memory (connectionSharedMemory), so /readyz and
 // /api/v1/connections on the HTTP thread show what the processing thread sees. Reloads start on the HTTP
 // thread (it owns SIGHUP and the file watchers), which tells this thread to load the files too.
-import { Worker } from 'node:worker_threads';
 import type { JobKind } from '../queue/port.ts';
 import type { Logger } from '../sdk/index.ts';
+import { startHubThread } from '../threads.ts';
 import type { ConnectionOptions } from './connections.ts';
 import type { ReloadStatus } from './reload.ts';
 
@@ -34,58 +34,14 @@ export interface ProcessingThread {
   stop(): Promise<void>;
 }
 
-export type ProcessingReply =
-  | { type: 'ready' }
-  | { type: 'startup-failed'; error: string }
-  | { type: 'reloaded'; id: number; status: ReloadStatus }
-  | { type: 'stopped'; id: number };
+/** What the processing thread is asked (processing-worker.ts answers). */
+export type ProcessingRequest = { type: 'reload' } | { type: 'stop' };
 
 export async function startProcessingThread(spec: ProcessingThreadSpec, log: Logger): Promise<ProcessingThread> {
-  const worker = new Worker(new URL('./processing-worker.ts', import.meta.url), { workerData: spec });
-  const waiting = new Map<number, (r: ProcessingReply) => void>();
-  let nextId = 1;
-  let exited = false;
-  let failure: Error | null = null;
-  await new Promise<void>((resolve, reject) => {
-    worker.once('message', (m: ProcessingReply) => (m.type === 'ready' ? resolve() : reject(new Error(m.type === 'startup-failed' ? m.error : `the processing thread answered ${m.type}`))));
-    worker.once('error', reject);
-  });
-  worker.on('message', (m: ProcessingReply) => {
-    if ('id' in m) {
-      waiting.get(m.id)?.(m);
-      waiting.delete(m.id);
-    }
-  });
-  worker.on('error', (err) => {
-    // Nothing is lost (jobs are leased; another start takes them again), but nothing is processed either:
-    // /readyz would not say so, so the process stops (exit code 1) and its supervisor restarts it.
-    failure = err;
-    log.error({ err: String(err) }, 'the processing thread failed; stopping the hub');
-    process.kill(process.pid, 'SIGTERM');
-  });
-  worker.on('exit', () => {
-    exited = true;
-    for (const f of waiting.values()) f({ type: 'stopped', id: 0 });
-    waiting.clear();
-  });
-  const ask = (type: 'reload' | 'stop'): Promise<ProcessingReply> => {
-    if (exited) return Promise.resolve({ type: 'stopped', id: 0 });
-    const id = nextId++;
-    return new Promise((resolve) => {
-      waiting.set(id, resolve);
-      worker.postMessage({ type, id });
-    });
-  };
+  const thread = await startHubThread(new URL('./processing-worker.ts', import.meta.url), spec, { name: 'processing', log });
   return {
-    async reload() {
-      const r = await ask('reload');
-      if (r.type !== 'reloaded') throw new Error('the processing thread has stopped');
-      return r.status;
-    },
-    async stop() {
-      await ask('stop');
-      await worker.terminate();
-      if (failure) throw new Error(`the processing thread failed: ${failure.message}`);
-    },
+    reload: () => thread.ask<ReloadStatus>({ type: 'reload' } satisfies ProcessingRequest),
+    // As the hub's own shutdown: running jobs finish, then the thread's connections close.
+    stop: () => thread.stop({ type: 'stop' } satisfies ProcessingRequest),
   };
 }

@@ -1,17 +1,16 @@
 // The processing thread's entry (see processing-thread.ts).
 import { setPriority } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { openPorts } from '../ports.ts';
+import { serveHubThread } from '../threads.ts';
 import { createPipeline } from './index.ts';
-import type { ProcessingReply, ProcessingThreadSpec } from './processing-thread.ts';
+import type { ProcessingRequest, ProcessingThreadSpec } from './processing-thread.ts';
 
-const port = parentPort!;
 const spec = workerData as ProcessingThreadSpec;
-const reply = (m: ProcessingReply) => port.postMessage(m);
 
-try {
+await serveHubThread(async () => {
   // On Linux a nice value set with "pid 0" applies to the calling thread alone: this thread yields the
   // cores to the HTTP thread's acknowledgements and takes the time they leave.
   try {
@@ -31,21 +30,13 @@ try {
     ...(spec.concurrency ? { concurrency: spec.concurrency } : {}),
   });
   await pipeline.start({ watch: false });
-  port.on('message', (m: { type: 'reload' | 'stop'; id: number }) => {
-    if (m.type === 'reload') {
-      void pipeline.reload().then((status) => reply({ type: 'reloaded', id: m.id, status }));
-      return;
-    }
-    void (async () => {
-      // As the hub's own shutdown: running jobs finish first, then the connections, then the store.
-      await queue.close().catch((err: unknown) => log.error({ err: String(err) }, 'closing the queue failed'));
-      await pipeline.stop().catch((err: unknown) => log.error({ err: String(err) }, 'stopping the pipeline failed'));
-      await store.close().catch((err: unknown) => log.error({ err: String(err) }, 'closing the store failed'));
-      log.flush?.();
-      reply({ type: 'stopped', id: m.id });
-    })();
-  });
-  reply({ type: 'ready' });
-} catch (err) {
-  reply({ type: 'startup-failed', error: err instanceof Error ? err.message : String(err) });
-}
+  return async (request: ProcessingRequest) => {
+    if (request.type === 'reload') return pipeline.reload();
+    // As the hub's own shutdown: running jobs finish first, then the connections, then the store.
+    await queue.close().catch((err: unknown) => log.error({ err: String(err) }, 'closing the queue failed'));
+    await pipeline.stop().catch((err: unknown) => log.error({ err: String(err) }, 'stopping the pipeline failed'));
+    await store.close().catch((err: unknown) => log.error({ err: String(err) }, 'closing the store failed'));
+    log.flush?.();
+    return null;
+  };
+});
