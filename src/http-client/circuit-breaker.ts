@@ -11,6 +11,7 @@
 // sets the state, its time and resets the probes), so every access runs under a one-word lock taken with
 // Atomics: a few loads and stores, never I/O, so the other thread waits for nanoseconds.
 import { HttpError } from '../sdk/index.ts';
+import { sharedLock } from '../shared-lock.ts';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -116,24 +117,9 @@ export function createCircuitBreaker(opts: CircuitBreakerOptions = {}): CircuitB
   const openedAtCell = new Float64Array(memory, OPENED_AT_OFFSET, 1);
   const lastErrorCell = new Uint8Array(memory, LAST_ERROR_OFFSET, LAST_ERROR_MAX_BYTES);
 
-  // Acquiring with compareExchange and releasing with Atomics.store orders the plain reads and writes in
-  // between for the other thread, so inside a section the fields are read and written like variables.
-  function locked<T>(section: () => T): T {
-    let spins = 0;
-    let since = 0;
-    while (Atomics.compareExchange(words, LOCK, 0, 1) !== 0) {
-      if (++spins % 1024 !== 0) continue;
-      // The monotonic clock, not opts.now: a test's fake clock does not move while we wait.
-      const t = performance.now();
-      if (since === 0) since = t;
-      else if (t - since > ABANDONED_LOCK_MS) break; // take over: the word is already 1, the release below frees it
-    }
-    try {
-      return section();
-    } finally {
-      Atomics.store(words, LOCK, 0);
-    }
-  }
+  // Taking and releasing the lock with Atomics orders the plain reads and writes in between for the
+  // other thread, so inside a section the fields are read and written like variables.
+  const locked = sharedLock(words, LOCK, ABANDONED_LOCK_MS);
 
   const current = () => states[words[STATE]!] ?? 'closed';
   const openedAt = (): number | null => (words[HAS_OPENED] === 1 ? openedAtCell[0]! : null);

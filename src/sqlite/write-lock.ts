@@ -10,6 +10,7 @@
 // thread it starts afterwards inherits it.
 import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
 import { resolve } from 'node:path';
+import { sharedLock } from '../shared-lock.ts';
 
 export interface WriteLock {
   /** Runs `fn` (a BEGIN IMMEDIATE … COMMIT) while no other thread of this process writes the file. */
@@ -30,25 +31,19 @@ export function writeLockFor(path: string): WriteLock {
     memory = new SharedArrayBuffer(4);
     setEnvironmentData(key, memory);
   }
-  const word = new Int32Array(memory);
+  const locked = sharedLock(new Int32Array(memory), 0, patienceMs);
   let depth = 0; // re-entrant within a thread: a transaction inside a transaction is SQLite's error to report
   return {
     run(fn) {
       if (depth > 0) return fn();
-      const deadline = Date.now() + patienceMs;
-      while (Atomics.compareExchange(word, 0, 0, 1) !== 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) break; // proceed: SQLite's busy_timeout still guards the file
-        Atomics.wait(word, 0, 1, Math.min(left, 50));
-      }
-      depth++;
-      try {
-        return fn();
-      } finally {
-        depth--;
-        Atomics.store(word, 0, 0);
-        Atomics.notify(word, 0, 1);
-      }
+      return locked(() => {
+        depth++;
+        try {
+          return fn();
+        } finally {
+          depth--;
+        }
+      });
     },
   };
 }
