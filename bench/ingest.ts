@@ -3,9 +3,10 @@
 // up with at least half of bare Fastify, p99 under 25 ms at half load; past capacity it refuses at once
 // with 429/503 instead of letting senders time out).
 //
-// Runs: echo at full load; hub at full load (sustainable rate); hub at half that rate; hub offered
-// twice that rate. For the embedded default and for MongoDB (jongodb) + Redis. After each run the bench
-// watches the hub work off its backlog for a while and reports how fast it processed: acknowledging and
+// Runs: echo at full load; hub at full load (sustainable rate), both closed-loop (64 connections, each
+// sending its next request when the last is answered); hub at half that rate and hub offered twice that
+// rate, both open-loop at an even pace (bench/open-loop.ts: the goals are stated at a rate). For the
+// embedded default and for MongoDB (jongodb) + Redis. After each run the bench watches the hub work off its backlog for a while and reports how fast it processed: acknowledging and
 // processing are separate rates, and the first outruns the second by design (the durable queue absorbs
 // bursts; past `ingest.maxBacklog` the hub refuses).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { openStore } from '../src/store/index.ts';
+import { paced, type PacedRun } from './open-loop.ts';
 import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, withRedisDatabase, type HubProcess } from '../test/support/hub-process.ts';
 
 // autocannon ships no type declarations: the part of its API used here.
@@ -37,7 +39,6 @@ type Autocannon = (opts: {
   connections: number;
   duration: number;
   timeout: number;
-  overallRate?: number;
   requests: CannonRequest[];
 }) => Promise<CannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
@@ -49,19 +50,11 @@ export interface BenchResult {
 
 const runSeconds = 5;
 const connectionsFull = 64;
+/** Open connections at most in the runs at a rate (see bench/open-loop.ts): well below the file-descriptor limit. */
+const pacedMaxConnections = 4_000;
 
-interface Run {
-  rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  ok2xx: number;
-  refused: number; // 429 + 503
-  otherNon2xx: number;
-  timeouts: number;
-  errors: number;
-}
+/** A closed-loop (autocannon) run or a run at a rate (bench/open-loop.ts, which also says how late the load generator ran). */
+type Run = Omit<PacedRun, 'generatorDelayP99'> & { generatorDelayP99?: number };
 
 function summarise(r: CannonResult, refused: number): Run {
   const ok2xx = r['2xx'];
@@ -81,7 +74,7 @@ function summarise(r: CannonResult, refused: number): Run {
 
 /** Signed deliveries made before a run, so the load generator (on the same two cores) spends its time
  * sending, not signing: every one has a fresh webhook-id (no two are duplicates). */
-function signedPool(secret: string | null, size: number): { body: string; headers: Record<string, string> }[] {
+function signedPool(secret: string, size: number): { body: string; headers: Record<string, string> }[] {
   const pool = [];
   for (let i = 0; i < size; i++) {
     const id = `msg_${randomUUID()}`;
@@ -92,7 +85,7 @@ function signedPool(secret: string | null, size: number): { body: string; header
       change: { title: `Deploy ${id}`, type: 'standard', environment: 'staging', requester: 'deployer@example.com', service: 'checkout' },
       link: { kind: 'deployment', externalId: id },
     });
-    pool.push({ body, headers: secret ? signStandardWebhook(secret, id, body) : { 'content-type': 'application/json' } });
+    pool.push({ body, headers: signStandardWebhook(secret, id, body) });
   }
   return pool;
 }
@@ -101,17 +94,16 @@ function signedPool(secret: string | null, size: number): { body: string; header
 const poolRatePerSecond = 16_000;
 
 /** One autocannon run. */
-export async function cannon(opts: { url: string; path: string; secret: string | null; connections: number; overallRate?: number; seconds?: number }): Promise<Run> {
+export async function cannon(opts: { url: string; path: string; secret: string; connections: number; seconds?: number }): Promise<Run> {
   let refused = 0;
   const seconds = opts.seconds ?? runSeconds;
-  const pool = signedPool(opts.secret, Math.round((opts.overallRate ?? poolRatePerSecond) * seconds * 1.2) + opts.connections);
+  const pool = signedPool(opts.secret, Math.round(poolRatePerSecond * seconds * 1.2) + opts.connections);
   let next = 0;
   const result = await autocannon({
     url: opts.url,
     connections: opts.connections,
     duration: seconds,
     timeout: 5,
-    ...(opts.overallRate ? { overallRate: Math.max(1, Math.round(opts.overallRate)) } : {}),
     requests: [
       {
         method: 'POST',
@@ -253,18 +245,23 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, e
   // Warm-up: JIT, SQLite page cache, connection pools; the first run starts from an empty backlog.
   await cannon({ url, path, secret, connections: 16, seconds: 1 });
   await settle(url, 0, 0, settleSeconds * 3);
-  const phase = async (opts: { connections: number; overallRate?: number }) => {
+  const phase = async (opts: { connections: number } | { rate: number }) => {
     const before = (await backlogOf(url))?.deliveries ?? 0;
     const handledBefore = await handled();
-    const run = await cannon({ url, path, secret, ...opts });
+    let run: Run;
+    if ('connections' in opts) run = await cannon({ url, path, secret, connections: opts.connections });
+    else {
+      const pool = signedPool(secret, Math.round(opts.rate * runSeconds) + 1);
+      let next = 0;
+      run = await paced({ url, path, rate: opts.rate, seconds: runSeconds, maxConnections: pacedMaxConnections, timeoutMs: 5_000, next: () => pool[next++]! });
+    }
     const after = await settle(url, before, run.ok2xx, settleSeconds);
     return { run, before, after, handled: (await handled()) - handledBefore };
   };
   const full = await phase({ connections: connectionsFull });
   const sustainable = Math.max(1, full.run.ok2xx / runSeconds);
-  const half = await phase({ connections: connectionsFull, overallRate: sustainable / 2 });
-  // Twice the sustainable rate needs more connections than the closed loop above keeps busy.
-  const twice = await phase({ connections: connectionsFull * 4, overallRate: sustainable * 2 });
+  const half = await phase({ rate: sustainable / 2 });
+  const twice = await phase({ rate: sustainable * 2 });
   // Each delivery is a change request: processed means decided, stored and its callbacks performed.
   const processing = (p: Awaited<ReturnType<typeof phase>>): Record<string, number | boolean> => ({
     'backlog before': p.before,
@@ -281,6 +278,7 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, e
     '429/503': r.refused,
     'other non-2xx': r.otherNon2xx,
     timeouts: r.timeouts,
+    ...(r.generatorDelayP99 === undefined ? {} : { 'load generator late p99 ms': r.generatorDelayP99 }),
   });
   return [
     {
@@ -307,13 +305,15 @@ export async function benchIngest(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const echo = await startEcho();
   try {
-    const echoRun = await cannon({ url: echo.url, path: '/echo', secret: null, connections: connectionsFull });
+    // The echo gets the same signed deliveries the hub does: the same bytes for the load generator to
+    // send and the kernel to carry, so the ratio compares what the servers do with them.
+    const secret = newWebhookSecret();
+    const echoRun = await cannon({ url: echo.url, path: '/echo', secret, connections: connectionsFull });
     results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
     // The echo stays up as the deploy tool's callback endpoint: the changes the deliveries raise call
     // back to it, as they would to a real deploy tool.
     // BENCH_INGEST=embedded or =scaled runs one deployment only (profiling one of them).
     const which = process.env.BENCH_INGEST ?? 'all';
-    const secret = newWebhookSecret();
     if (which !== 'scaled') {
       const embedded = await startHub({ config: benchHubConfig(echo.url), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
       const counter = await handledCounter(`sqlite:${join(embedded.dataDir, 'hub.db')}`);
