@@ -6,9 +6,10 @@
 // Runs: echo at full load; hub at full load (sustainable rate), both closed-loop (64 connections, each
 // sending its next request when the last is answered); hub at half that rate and hub offered twice that
 // rate, both open-loop at an even pace (bench/open-loop.ts: the goals are stated at a rate). For the
-// embedded default and for MongoDB (jongodb) + Redis. After each run the bench watches the hub work off its backlog for a while and reports how fast it processed: acknowledging and
-// processing are separate rates, and the first outruns the second by design (the durable queue absorbs
-// bursts; past `ingest.maxBacklog` the hub refuses).
+// embedded default and for MongoDB (jongodb) + Redis. After each run the bench watches the hub work off
+// its backlog for a while and reports how fast it processed: acknowledging and processing are separate
+// rates, and the first outruns the second by design (the durable queue absorbs bursts; past
+// `ingest.maxBacklog` the hub refuses).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
