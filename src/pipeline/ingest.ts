@@ -42,6 +42,11 @@ export interface IngestLimits {
   /** A delivery not committed by then gets 503 + Retry-After (it may still be stored; the sender's retry
    * is then answered as a duplicate). Keeps every answer well inside senders' timeouts. */
   ackDeadlineMs: number;
+  /** While the oldest delivery waiting for its commit has waited longer than this (ms), new deliveries
+   * get 429 at once. A bound in time, not in count: how many deliveries a hub commits per second
+   * depends on its disk and cores, and under a sustained overload a count-only bound lets every
+   * delivery it admits wait for all those ahead of it, which senders feel as an answer seconds late. */
+  maxCommitWaitMs: number;
   /** Event-loop delay (ms, 99th percentile over the last window) past which new deliveries get 429 at
    * once. Requests queue in the socket before any handler sees them, so in-flight counts alone miss an
    * overloaded process; a late event loop is what makes every answer late. */
@@ -64,6 +69,7 @@ export const defaultIngestLimits: IngestLimits = Object.freeze({
   batchConcurrency: 2,
   maxPendingEnqueues: 5000,
   ackDeadlineMs: 800,
+  maxCommitWaitMs: 100,
   maxEventLoopDelayMs: 150,
   maxBacklog: 100_000,
   backlogCheckMs: 1_000,
@@ -178,10 +184,13 @@ function storableHeaders(headers: Record<string, string>, secret: string[]): Rec
  * next one, so batches grow with load and cost nothing when idle. */
 function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
   const waitMs = limits.batchWaitMs ?? writer.gatherMs;
-  let pending: { item: DeliveryToWrite; resolve: (r: WrittenDelivery) => void; reject: (e: unknown) => void }[] = [];
+  type Waiting = { item: DeliveryToWrite; at: number; resolve: (r: WrittenDelivery) => void; reject: (e: unknown) => void };
+  let pending: Waiting[] = [];
   let flushing = 0;
   let scheduled = false;
   const idle: (() => void)[] = [];
+  /** The oldest delivery of each batch being written. */
+  const writing = new Set<Waiting>();
 
   function schedule(): void {
     if (scheduled || pending.length === 0 || flushing >= limits.batchConcurrency) return;
@@ -200,6 +209,8 @@ function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
     const batch = pending.slice(0, limits.batchMaxItems);
     pending = pending.slice(batch.length);
     flushing++;
+    const oldest = batch[0]!;
+    writing.add(oldest);
     try {
       // Two deliveries with one dedupe key in the same batch: store the first, answer the rest as its duplicates.
       const firstByKey = new Map<string, number>();
@@ -223,6 +234,7 @@ function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
     } catch (err) {
       for (const { reject } of batch) reject(err);
     } finally {
+      writing.delete(oldest);
       flushing--;
       if (pending.length > 0) schedule();
       else if (flushing === 0) for (const f of idle.splice(0)) f();
@@ -233,9 +245,15 @@ function createInsertBatcher(writer: DeliveryWriter, limits: IngestLimits) {
     get queued(): number {
       return pending.length;
     },
+    /** How long (ms) the oldest delivery still waiting for its commit has waited. */
+    oldestWaitMs(): number {
+      let since = pending[0]?.at ?? Infinity;
+      for (const w of writing) since = Math.min(since, w.at);
+      return since === Infinity ? 0 : performance.now() - since;
+    },
     add(item: DeliveryToWrite): Promise<WrittenDelivery> {
       return new Promise<WrittenDelivery>((resolve, reject) => {
-        pending.push({ item, resolve, reject });
+        pending.push({ item, at: performance.now(), resolve, reject });
         if (pending.length >= limits.batchMaxItems) void flush();
         else schedule();
       });
@@ -298,6 +316,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
     if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || writer.pendingEnqueues() >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
       return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
+    }
+    const waited = batcher.oldestWaitMs();
+    if (waited > limits.maxCommitWaitMs) {
+      return refuse(connectionId, 429, 'overloaded', `deliveries are waiting ${Math.round(waited)} ms for their commit; retry after the given delay`, limits.retryAfterSeconds);
     }
     if (backlog >= limits.maxBacklog) {
       return refuse(connectionId, 429, 'overloaded', `${backlog} deliveries are waiting to be processed; retry after the given delay`, limits.retryAfterSeconds);

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { webhookRoutes } from '../../src/http/routes/webhooks.ts';
 import { createLogger } from '../../src/log.ts';
 import { connectorById } from '../../connectors/index.ts';
+import { localDeliveryWriter, type DeliveryWriter } from '../../src/pipeline/delivery-writer.ts';
 import { createIngest, deliveryJobKey, type Ingest, type IngestLimits } from '../../src/pipeline/ingest.ts';
 import { openQueue } from '../../src/queue/index.ts';
 import type { Queue } from '../../src/queue/port.ts';
@@ -32,7 +33,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue) => Queue = (q) => q): Promise<Harness> {
+async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue) => Queue = (q) => q, wrapWriter: (w: DeliveryWriter) => DeliveryWriter = (w) => w): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-ingest-'));
   const secret = newWebhookSecret();
   const file = join(dir, 'hub.yaml');
@@ -54,7 +55,7 @@ async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue)
   const store = await openStore(config.store);
   const queue = wrapQueue(await openQueue('embedded', { sqlitePath: join(dir, 'queue.db') }));
   const metrics = new Registry();
-  const ingest = createIngest({ config, store, queue, log, metrics, limits });
+  const ingest = createIngest({ config, store, queue, log, metrics, limits, writer: wrapWriter(localDeliveryWriter(store, queue, log)) });
   const app = await buildApp({ config, store, queue, log, routes: [webhookRoutes({ config, store, queue, log, ingest })] });
   return {
     app,
@@ -259,6 +260,50 @@ describe('ingest under load', () => {
       assert.equal(await storedCount(h), accepted.length);
       assert.equal(await rejectionCount(h, 'overloaded'), refused.length);
     } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('ingest when commits stall', () => {
+  it('refuses at once (429) while deliveries wait too long for their commit, and stores exactly the accepted ones', async () => {
+    // A disk that stops answering: the first commit hangs until released.
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    let commits = 0;
+    const h = await harness({ maxCommitWaitMs: 30, batchConcurrency: 1 }, undefined, (w) => ({
+      ...w,
+      write: async (items) => {
+        if (commits++ === 0) await stalled;
+        return w.write(items);
+      },
+    }));
+    try {
+      const send = (i: number) => {
+        const body = changeRequested(`deploy-stall-${i}`);
+        return post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+      };
+      // The first delivery's commit hangs; the next ones wait behind it.
+      const waiting = [send(0), send(1), send(2)];
+      await new Promise((r) => setTimeout(r, 80));
+      const t0 = performance.now();
+      const refused = await Promise.all([send(3), send(4)]);
+      const tookMs = performance.now() - t0;
+      for (const r of refused) {
+        assert.equal(r.statusCode, 429);
+        assert.equal(r.headers['retry-after'], '1');
+        assert.match((r.json() as { detail: string }).detail, /waiting \d+ ms for their commit/);
+      }
+      assert.ok(tookMs < 1000, `refused at once, not after the stalled commit (${Math.round(tookMs)} ms)`);
+      release();
+      const answered = await Promise.all(waiting);
+      assert.deepEqual(answered.map((a) => a.statusCode), [202, 202, 202], 'the deliveries admitted before the stall are stored');
+      assert.equal(await storedCount(h), 3);
+      assert.equal(await rejectionCount(h, 'overloaded'), 2);
+      // Once commits flow again, deliveries are taken again.
+      assert.equal((await send(5)).statusCode, 202);
+    } finally {
+      release();
       await h.close();
     }
   });
