@@ -61,7 +61,10 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
     });
     const p = pipeline;
     app = await buildApp({ config, store, queue, log, routes: p.routes, health: () => p.health() });
-    const url = await app.listen({ host: config.server.host, port: config.server.port });
+    // A burst of senders each opening a connection overflows Node's default accept queue (511): the
+    // kernel then drops their SYNs and they retry after 1, 3, 7 s, so an overloaded hub looks hung
+    // instead of answering 429. The kernel caps this at net.core.somaxconn (4096 on current Linux).
+    const url = await app.listen({ host: config.server.host, port: config.server.port, backlog: 4096 });
     await pipeline.start();
     log.info({ url, store: store.kind, queue: queue.kind, connections: config.connections.length }, 'approval-hub listening');
     const parts = { app, pipeline, queue, store, log };
