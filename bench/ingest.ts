@@ -51,8 +51,14 @@ export interface BenchResult {
 
 const runSeconds = 5;
 const connectionsFull = 64;
-/** Open connections at most in the runs at a rate (see bench/open-loop.ts): well below the file-descriptor limit. */
-const pacedMaxConnections = 4_000;
+/** Open connections at most in the runs at a rate (see bench/open-loop.ts): eight times the closed-loop
+ * run's: a request waits for a free one only while the hub's answers take longer than 512 / rate (75 ms
+ * at 6 800/s), and that wait counts in its latency. Without a bound, a
+ * pause of a few hundred ms makes the generator open a connection for every request due meanwhile, and
+ * on two shared cores thousands of new connections at once take seconds to be served by any Node
+ * server, a bare Fastify included (measured: first answers on new connections 0.5–5 s at 12 000/s),
+ * which would measure the connection storm rather than the hub. */
+const pacedMaxConnections = 512;
 
 /** A closed-loop (autocannon) run or a run at a rate (bench/open-loop.ts, which also says how late the load generator ran). */
 type Run = Omit<PacedRun, 'generatorDelayP99'> & { generatorDelayP99?: number };

@@ -3,8 +3,8 @@
 // many senders do, and each latency counts from when its request was due, not from when a free
 // connection got to send it: a server that falls behind is charged for the wait it causes. A request
 // due while every open connection waits for an answer gets a new connection, as the next sender's
-// delivery would: the server sees the whole offered load, and it is the server that must refuse what it
-// cannot take (a fixed pool would keep the excess waiting in the load generator, unseen by the server).
+// delivery would, up to `maxConnections`: the server sees the offered load, and it is the server that
+// must refuse what it cannot take.
 //
 // Why not autocannon's `overallRate`: it lets each connection send its quota for the second back to back
 // as fast as answers come, then pause until the next second. At half the sustainable rate that is the
