@@ -136,18 +136,32 @@ await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
 process.stdout.write('listening\\n');
 `;
 
-async function startEcho(): Promise<{ url: string; child: ChildProcess }> {
+/** A server in a process of its own that prints "listening" once it is. */
+async function startServer(name: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), ['--input-type=module', '-e', echoSource], {
+  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), args, {
     cwd: repoRoot,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => b.toString().includes('listening') && resolve());
-    child.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
   });
   return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/** bench/minimal-webhook-server.ts at full load: the ceiling for acknowledgements on this machine. */
+async function minimalReceiverRps(secret: string): Promise<number> {
+  const server = await startServer('minimal webhook server', [join(repoRoot, 'bench', 'minimal-webhook-server.ts')], { BENCH_WEBHOOK_SECRET: secret });
+  try {
+    await cannon({ url: server.url, path: '/webhooks/bench', secret, connections: 16, seconds: 1 }); // warm-up
+    const run = await cannon({ url: server.url, path: '/webhooks/bench', secret, connections: connectionsFull });
+    if (run.ok2xx === 0) throw new Error(`the minimal webhook server accepted nothing (${run.otherNon2xx} other answers)`);
+    return run.rps;
+  } finally {
+    server.child.kill('SIGTERM');
+  }
 }
 
 async function startJongodb(): Promise<{ url: string; child: ChildProcess | null }> {
@@ -246,7 +260,13 @@ export async function handledCounter(storeUrl: string): Promise<{ handled: Handl
   };
 }
 
-export async function benchHub(label: string, hub: HubProcess, secret: string, echoRps: number, handled: HandledCount, settleSeconds = 10): Promise<BenchResult[]> {
+/** Full-load rates measured in the same run: the bare Fastify echo and the minimal webhook receiver. */
+export interface Baselines {
+  echoRps: number;
+  minimalRps: number;
+}
+
+export async function benchHub(label: string, hub: HubProcess, secret: string, baselines: Baselines, handled: HandledCount, settleSeconds = 10): Promise<BenchResult[]> {
   const url = hub.url;
   const path = '/webhooks/bench';
   // Warm-up: JIT, SQLite page cache, connection pools; the first run starts from an empty backlog.
@@ -290,7 +310,14 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, e
   return [
     {
       name: `ingest ${label}: full load`,
-      figures: { ...fig(full.run), 'accepted/s': Math.round(sustainable), 'vs bare fastify': Number((sustainable / echoRps).toFixed(3)), 'goal vs bare fastify': '>= 0.5', ...processing(full) },
+      figures: {
+        ...fig(full.run),
+        'accepted/s': Math.round(sustainable),
+        'vs bare fastify': Number((sustainable / baselines.echoRps).toFixed(3)),
+        'goal vs bare fastify': '>= 0.5',
+        'vs minimal receiver': Number((sustainable / baselines.minimalRps).toFixed(3)),
+        ...processing(full),
+      },
     },
     {
       name: `ingest ${label}: half load (${Math.round(sustainable / 2)}/s)`,
@@ -310,13 +337,19 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, e
 
 export async function benchIngest(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  const echo = await startEcho();
+  const echo = await startServer('echo server', ['--input-type=module', '-e', echoSource]);
   try {
     // The echo gets the same signed deliveries the hub does: the same bytes for the load generator to
     // send and the kernel to carry, so the ratio compares what the servers do with them.
     const secret = newWebhookSecret();
     const echoRun = await cannon({ url: echo.url, path: '/echo', secret, connections: connectionsFull });
     results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
+    const minimalRps = await minimalReceiverRps(secret);
+    results.push({
+      name: 'minimal webhook receiver (verify + 202, stores nothing): full load',
+      figures: { 'req/s': minimalRps, 'vs bare fastify': Number((minimalRps / echoRun.rps).toFixed(3)) },
+    });
+    const baselines = { echoRps: echoRun.rps, minimalRps };
     // The echo stays up as the deploy tool's callback endpoint: the changes the deliveries raise call
     // back to it, as they would to a real deploy tool.
     // BENCH_INGEST=embedded or =scaled runs one deployment only (profiling one of them).
@@ -325,20 +358,20 @@ export async function benchIngest(): Promise<BenchResult[]> {
       const embedded = await startHub({ config: benchHubConfig(echo.url), env: { BENCH_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' } });
       const counter = await handledCounter(`sqlite:${join(embedded.dataDir, 'hub.db')}`);
       try {
-        results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, echoRun.rps, counter.handled)));
+        results.push(...(await benchHub('embedded (SQLite store + queue)', embedded, secret, baselines, counter.handled)));
       } finally {
         await counter.close();
         await embedded.dispose();
       }
     }
-    if (which !== 'embedded') results.push(...(await benchScaled(secret, echoRun.rps, echo.url)));
+    if (which !== 'embedded') results.push(...(await benchScaled(secret, baselines, echo.url)));
   } finally {
     echo.child.kill('SIGTERM');
   }
   return results;
 }
 
-async function benchScaled(secret: string, echoRps: number, callbackUrl: string): Promise<BenchResult[]> {
+async function benchScaled(secret: string, baselines: Baselines, callbackUrl: string): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const mongo = await startJongodb();
   const id = randomUUID().slice(0, 8);
@@ -352,7 +385,7 @@ async function benchScaled(secret: string, echoRps: number, callbackUrl: string)
   });
   const counter = await handledCounter(storeUrl);
   try {
-    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, echoRps, counter.handled)));
+    results.push(...(await benchHub('MongoDB (jongodb) + Redis', scaled, secret, baselines, counter.handled)));
   } finally {
     await counter.close();
     await scaled.dispose();
