@@ -205,6 +205,14 @@ for (const target of storeTargets()) {
       assert.equal((await store.deliveries.insert(delivery(uid('gitlab'), 'guid-1'))).inserted, true);
     });
 
+    test('deliveries: findByDedupeKey finds the stored delivery of a connection, and nothing elsewhere', async () => {
+      const conn = uid('github');
+      const { delivery: stored } = await store.deliveries.insert(delivery(conn, 'guid-found'));
+      assert.deepEqual(await other.deliveries.findByDedupeKey(conn, 'guid-found'), stored);
+      assert.equal(await store.deliveries.findByDedupeKey(conn, 'guid-missing'), null);
+      assert.equal(await store.deliveries.findByDedupeKey(uid('gitlab'), 'guid-found'), null);
+    });
+
     test('deliveries: of concurrent inserts of one delivery exactly one is inserted', async () => {
       const conn = uid('pagerduty');
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).deliveries.insert(delivery(conn, 'evt-42'))));

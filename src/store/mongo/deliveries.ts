@@ -152,6 +152,10 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
       const d = await col.findOne({ _id: id });
       return d ? toDelivery(d) : null;
     },
+    async findByDedupeKey(connectionId, dedupeKey) {
+      const d = await col.findOne({ connectionId, dedupeKey });
+      return d ? toDelivery(d) : null;
+    },
     setStatus(id, status, reason = null) {
       return new Promise<void>((resolve, reject) => {
         pendingStatus.push({ id, status, reason, resolve, reject });

@@ -37,6 +37,10 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
       const r = db.stmt('SELECT * FROM deliveries WHERE id = ?').get(id);
       return r ? toDelivery(r) : null;
     },
+    async findByDedupeKey(connectionId, dedupeKey) {
+      const r = byKey.get(connectionId, dedupeKey);
+      return r ? toDelivery(r) : null;
+    },
     async setStatus(id, status, reason = null) {
       await db.write(() => db.stmt('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
         .run(status, reason, status === 'received' ? null : db.now(), id));
