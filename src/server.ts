@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, closeGracefully } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { ingestJournalDir } from './config/paths.ts';
 import type { HubConfig } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createPipeline, type Pipeline } from './pipeline/index.ts';
 import { connectionSharedMemory } from './pipeline/connections.ts';
 import { threadDeliveryWriter, type DeliveryWriter } from './pipeline/delivery-writer.ts';
+import { journaledDeliveryWriter } from './pipeline/ingest-journal.ts';
 import { openPorts, storeInMemory } from './ports.ts';
 import type { Queue } from './queue/port.ts';
 import type { Store } from './store/port.ts';
@@ -44,7 +46,17 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
     const threads = !storeInMemory(config);
     const env = Object.fromEntries(Object.entries(opts.env ?? process.env).filter((e): e is [string, string] => e[1] !== undefined));
     const shared = connectionSharedMemory(config);
-    if (threads && store.kind === 'sqlite') writer = await threadDeliveryWriter({ configFile: config.file, env }, log);
+    const journal = ingestJournalDir(config);
+    if (threads && store.kind === 'sqlite' && journal) {
+      // Webhooks are acknowledged once in the ingest journal; the writer thread commits them to the store.
+      const s = store;
+      writer = await journaledDeliveryWriter({
+        dir: journal,
+        inner: await threadDeliveryWriter({ configFile: config.file, env }, log),
+        lookup: (connectionId, dedupeKey) => s.deliveries.findByDedupeKey(connectionId, dedupeKey),
+        log,
+      });
+    }
     pipeline = createPipeline({
       config,
       store,

@@ -9,3 +9,9 @@ export function embeddedQueuePath(config: HubConfig): string {
   if (config.store.startsWith('sqlite:')) return join(dirname(config.store.slice('sqlite:'.length)), 'queue.db');
   return resolve(dirname(config.file), '..', 'data', 'queue.db');
 }
+
+/** The ingest journal (src/pipeline/ingest-journal.ts) of an SQLite store: a folder next to its file. */
+export function ingestJournalDir(config: HubConfig): string | null {
+  if (!config.store.startsWith('sqlite:') || config.store === 'sqlite::memory:') return null;
+  return join(dirname(config.store.slice('sqlite:'.length)), 'ingest-journal');
+}

@@ -30,6 +30,8 @@ export interface DeliveryWriter {
    * they are durable. Each inserted one is then handed to the queue, after the resolve: the sender is
    * not kept waiting for the queue, and an enqueue lost in a crash is redone by ingest's sweep. */
   write(items: DeliveryToWrite[]): Promise<WrittenDelivery[]>;
+  /** A delivery acknowledged but not in the store yet (only the ingest journal has such: ingest-journal.ts). */
+  pending(id: string): NewDelivery | null;
   /** Deliveries stored but not yet handed to the queue. */
   pendingEnqueues(): number;
   /** How many stored deliveries the queue refused since the writer started (ingest's sweep queues them). */
@@ -78,6 +80,7 @@ export function localDeliveryWriter(store: Store, queue: Queue, log: Logger): De
         settle();
       }
     },
+    pending: () => null,
     pendingEnqueues: () => pending,
     enqueueFailures: () => failures,
     drained: () => (writing === 0 && pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve))),
@@ -118,6 +121,7 @@ export async function threadDeliveryWriter(ports: ThreadPorts, log: Logger): Pro
     // The thread gathers by itself: whatever arrives while it commits goes into its next commit.
     gatherMs: 0,
     write: async (items) => (await ask({ type: 'write', items })).results,
+    pending: () => null,
     pendingEnqueues: () => pending,
     enqueueFailures: () => failures,
     async drained() {

@@ -132,7 +132,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       decisionRoutes({ store, context }),
       gateRoutes({ store, context }),
       conflictRoutes({ store, context }),
-      deliveryRoutes({ store }),
+      deliveryRoutes({ store, pending: (id) => deps.deliveryWriter?.pending(id) ?? null }),
     ],
     context,
     handleEvents: events,

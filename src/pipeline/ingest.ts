@@ -2,8 +2,10 @@
 // src/http/routes/webhooks.ts stays a thin adapter and the bench and tests can reason about one place.
 //
 // Why each piece is here:
-// - The 202 is sent only after the delivery is committed: senders such as GitHub never retry a delivery
-//   they saw acknowledged, so an acknowledged delivery that is lost is lost for good.
+// - The 202 is sent only after the delivery is durable: senders such as GitHub never retry a delivery
+//   they saw acknowledged, so an acknowledged delivery that is lost is lost for good. Durable means
+//   committed to the store, or on the embedded default synced to the ingest journal (ingest-journal.ts),
+//   from which the store gets it milliseconds later or, after a crash, at the next start.
 // - Concurrent deliveries share one commit (`deliveries.insertMany`): a commit costs about the same for
 //   one row as for a hundred, so batching is what lets ingest keep up with bare Fastify.
 // - Enqueueing happens after the acknowledgement and may be lost in a crash (or refused by a queue that
@@ -11,8 +13,8 @@
 //   adds an id once), so nothing stored is ever left unprocessed. It runs at start (after a crash) and
 //   after the queue refused an enqueue, not on a timer: with a large backlog, walking every delivery
 //   still waiting for its turn would be most of the HTTP thread's work.
-// - The writes themselves go through a DeliveryWriter (delivery-writer.ts): on SQLite a thread of its
-//   own, so a commit never stops this thread from reading and verifying the next webhooks.
+// - The writes themselves go through a DeliveryWriter (delivery-writer.ts): on SQLite the journal, then
+//   a thread of its own, so a commit never stops this thread from reading and verifying the next webhooks.
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
 import { createHash, randomUUID } from 'node:crypto';

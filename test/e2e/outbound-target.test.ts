@@ -88,7 +88,13 @@ describe('outbound actions of a real hub against targets that refuse them', { co
   async function deliver(d: GenericDelivery): Promise<string> {
     return waitFor(`202 for ${d.id}`, async () => {
       const r = await send(hub.url, { ...d, headers: signStandardWebhook(secret, d.id, d.body as string) });
-      if (r.status === 202 && r.json?.deliveryId) return r.json.deliveryId;
+      if (r.status === 202 && r.json?.deliveryId) {
+        // Readable the moment it is acknowledged (on the embedded default, possibly before the writer
+        // thread has committed it from the ingest journal).
+        const read = await api<{ id: string }>(`/api/v1/deliveries/${r.json.deliveryId}`);
+        assert.equal(read.status, 200, `delivery ${r.json.deliveryId} readable at once`);
+        return r.json.deliveryId;
+      }
       assert.ok(r.status === 0 || r.status === 429 || r.status === 503, `delivery ${d.id} answered ${r.status}: ${r.text}`);
       return null;
     }, 30_000, 500);

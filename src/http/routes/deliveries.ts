@@ -29,7 +29,8 @@ function summary(d: DeliveryRecord) {
   return { id: d.id, connectionId: d.connectionId, event: d.event, receivedAt: d.receivedAt, status: d.status, reason: d.reason, processedAt: d.processedAt };
 }
 
-export function deliveryRoutes(deps: { store: Store }): FastifyPluginAsync {
+/** `pending`: a delivery acknowledged but not yet in the store (the ingest journal's), shown as received. */
+export function deliveryRoutes(deps: { store: Store; pending?: (id: string) => Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'> | null }): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Querystring: { status?: DeliveryStatus; connectionId?: string; cursor?: string; limit: number } }>('/api/v1/deliveries', {
       config: { roles: ROLES },
@@ -63,7 +64,8 @@ export function deliveryRoutes(deps: { store: Store }): FastifyPluginAsync {
         response: { 200: detailSchema, 404: problemRef },
       },
     }, async (request) => {
-      const d = await deps.store.deliveries.get(request.params.id);
+      const acknowledged = deps.pending?.(request.params.id);
+      const d = (await deps.store.deliveries.get(request.params.id)) ?? (acknowledged ? { ...acknowledged, status: 'received' as const, reason: null, processedAt: null } : null);
       if (!d) throw apiError('not-found', `no delivery ${request.params.id}`);
       const headers = Object.fromEntries(Object.entries(d.headers).filter(([k]) => !SECRETISH.test(k)));
       return { ...summary(d), dedupeKey: d.dedupeKey, headers, body: d.body };
