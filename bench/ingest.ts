@@ -61,12 +61,13 @@ const connectionsFull = 64;
 const pacedMaxConnections = 512;
 
 /** A closed-loop (autocannon) run or a run at a rate (bench/open-loop.ts, which also says how late the load generator ran). */
-type Run = Omit<PacedRun, 'generatorDelayP99'> & { generatorDelayP99?: number };
+type Run = Omit<PacedRun, 'generatorDelayP99'> & { generatorDelayP99?: number; seconds?: number };
 
 function summarise(r: CannonResult, refused: number): Run {
   const ok2xx = r['2xx'];
   return {
     rps: Math.round((ok2xx + r.non2xx) / r.duration),
+    seconds: r.duration, // as autocannon measured it (a little over the duration asked for)
     p50: r.latency.p50,
     p90: r.latency.p90,
     p99: r.latency.p99,
@@ -286,7 +287,8 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, b
     return { run, before, after, handled: (await handled()) - handledBefore };
   };
   const full = await phase({ connections: connectionsFull });
-  const sustainable = Math.max(1, full.run.ok2xx / runSeconds);
+  // Over the run's own duration, as the echo's rate is.
+  const sustainable = Math.max(1, full.run.ok2xx / (full.run.seconds ?? runSeconds));
   const half = await phase({ rate: sustainable / 2 });
   const twice = await phase({ rate: sustainable * 2 });
   // Each delivery is a change request: processed means decided, stored and its callbacks performed.
