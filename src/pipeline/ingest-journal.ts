@@ -62,7 +62,7 @@ function processAlive(pid: number): boolean {
 }
 
 /** The deliveries of one journal file; a last line cut short by a crash was never acknowledged. */
-export function readJournal(path: string, log: Logger): DeliveryToWrite[] {
+function readJournal(path: string, log: Logger): DeliveryToWrite[] {
   const lines = readFileSync(path, 'utf8').split('\n');
   const out: DeliveryToWrite[] = [];
   lines.forEach((line, n) => {
@@ -241,9 +241,12 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
 
 /** Hands the journals of processes that are gone to the writer, then deletes them. */
 async function recover(dir: string, inner: DeliveryWriter, log: Logger): Promise<void> {
-  for (const name of readdirSync(dir).sort()) {
-    const m = namePattern.exec(name);
-    if (!m) continue;
+  // Oldest first, whichever process wrote them: deliveries about one record keep their order.
+  const journals = readdirSync(dir)
+    .map((name) => ({ name, m: namePattern.exec(name) }))
+    .filter((j): j is { name: string; m: RegExpExecArray } => j.m !== null)
+    .sort((a, b) => a.m[2]!.padStart(20, '0').localeCompare(b.m[2]!.padStart(20, '0')));
+  for (const { name, m } of journals) {
     const pid = Number(m[1]);
     if (pid !== process.pid && processAlive(pid)) {
       log.warn({ file: name, pid }, 'ingest journal: left alone, its hub process is still running');

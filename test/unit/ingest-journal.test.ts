@@ -182,6 +182,19 @@ describe('ingest journal', () => {
     await j.close();
   });
 
+  it('recovers the oldest journal first, whichever process wrote it', async () => {
+    mkdirSync(dir, { recursive: true });
+    const [low, high] = [await deadPid(), await deadPid()].sort((a, b) => a - b);
+    const older = item('msg_older');
+    const newer = item('msg_newer');
+    writeFileSync(join(dir, `journal-${low}-17000000000020000.ndjson`), `${JSON.stringify(newer)}\n`);
+    writeFileSync(join(dir, `journal-${high}-17000000000010000.ndjson`), `${JSON.stringify(older)}\n`);
+    const m = memoryWriter();
+    const j = await journaledDeliveryWriter({ dir, inner: m.writer, lookup: m.lookup, log });
+    assert.deepEqual(m.writes.flat().map((i) => i.delivery.dedupeKey), ['msg_older', 'msg_newer']);
+    await j.close();
+  });
+
   it('refuses to start when what a crashed process acknowledged cannot be stored', async () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `journal-${await deadPid()}-17000000000000000.ndjson`);
