@@ -106,6 +106,13 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
     const path = join(dir, `journal-${process.pid}-${Date.now()}${String(sequence++).padStart(4, '0')}.ndjson`);
     const file = { path, handle: await open(path, 'a'), bytes: 0, uncommitted: 0, appending: 0 };
     files.add(file);
+    // The new file's name must reach the disk too, or a power cut could lose the whole file.
+    const folder = await open(dir, 'r');
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
     return file;
   }
 
