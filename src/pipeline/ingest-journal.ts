@@ -21,6 +21,7 @@
 import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../process-alive.ts';
 import type { Logger } from '../sdk/index.ts';
 import type { DeliveryToWrite, DeliveryWriter, WrittenDelivery } from './delivery-writer.ts';
 
@@ -51,15 +52,6 @@ interface JournalFile {
 }
 
 const namePattern = /^journal-(\d+)-(\d+)\.ndjson$/;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The deliveries of one journal file; a last line cut short by a crash was never acknowledged. */
 function readJournal(path: string, log: Logger): DeliveryToWrite[] {

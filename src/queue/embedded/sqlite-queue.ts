@@ -30,6 +30,7 @@ import { groupCommit, type GroupCommit } from '../../sqlite/group-commit.ts';
 import { immediateTransaction, statementCache } from '../../sqlite/transaction.ts';
 import { writeLockFor, type WriteLock } from '../../sqlite/write-lock.ts';
 import type { QueueTuning } from '../tuning.ts';
+import { processAlive } from '../../process-alive.ts';
 
 interface Row {
   seq: number;
@@ -87,17 +88,6 @@ RETURNING *`;
 const minPollMs = 5;
 /** How often a consumer looks for leases held by processes that have gone. */
 const ownerCheckMs = 2_000;
-
-/** Whether a process with this id runs on this machine (signal 0 checks without sending anything). */
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true; // not a pid we can judge: let the lease run out
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-}
 
 interface Consumer {
   kind: JobKind;
