@@ -4,12 +4,10 @@
 // job. One in-process hub (SQLite store, embedded queue with production timings) and fake vendor
 // servers that answer at once; approvals one after another, so the figure is latency, not throughput.
 import { GH_SECRET, SN_SECRET, deliver, startHub, waitFor } from '../test/pipeline/harness.ts';
+import { percentile } from './support.ts';
 
 const SAMPLES = 40;
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 export async function benchE2E(): Promise<{ name: string; figures: { p50Ms: number; p95Ms: number; n: number } }[]> {
   const hub = await startHub({ queueTuning: {}, pipeline: { connectionOptions: {} } });

@@ -4,13 +4,13 @@
 // - hub: GET /healthz (no auth, no store) and GET /api/v1/changes (bearer token looked up in the store,
 //   a page of 50 changes read from SQLite).
 // Reported as req/s, p50 and p99, and as ratios to the echo. 5 s per run after a 1 s warm-up.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.ts';
 import { createToken } from '../src/http/plugins/auth.ts';
 import { openStore } from '../src/store/index.ts';
-import { freePort, repoRoot, startHub } from '../test/support/hub-process.ts';
+import { repoRoot, startHub } from '../test/support/hub-process.ts';
+import { startServer } from './support.ts';
 
 // autocannon ships no type declarations: the part of its API used here.
 interface CannonResult {
@@ -41,20 +41,6 @@ process.stdout.write('listening\\n');
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 `;
 
-async function startEcho(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), ['--input-type=module', '-e', echoSource], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => b.toString().includes('listening') && resolve());
-    child.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
 interface Run { rps: number; p50: number; p99: number; non2xx: number; errors: number }
 
 async function load(url: string, headers: Record<string, string> = {}): Promise<Run> {
@@ -66,7 +52,7 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
 const ratio = (a: number, b: number) => (b === 0 ? 0 : Number((a / b).toFixed(3)));
 
 export async function benchHttp(): Promise<BenchResult[]> {
-  const echo = await startEcho();
+  const echo = await startServer('echo server', ['--input-type=module', '-e', echoSource]);
   let base: Run;
   try {
     base = await load(`${echo.url}/echo`);

@@ -16,7 +16,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { openStore } from '../src/store/index.ts';
 import { paced, type PacedRun } from './open-loop.ts';
-import { freePort, newWebhookSecret, repoRoot, signStandardWebhook, startHub, withRedisDatabase, type HubProcess } from '../test/support/hub-process.ts';
+import { startServer } from './support.ts';
+import { newWebhookSecret, repoRoot, signStandardWebhook, startHub, withRedisDatabase, type HubProcess } from '../test/support/hub-process.ts';
 
 // autocannon ships no type declarations: the part of its API used here.
 interface CannonRequest {
@@ -136,21 +137,6 @@ app.post('/echo', async (req) => req.body);
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
 process.stdout.write('listening\\n');
 `;
-
-/** A server in a process of its own that prints "listening" once it is. */
-async function startServer(name: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), args, {
-    cwd: repoRoot,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => b.toString().includes('listening') && resolve());
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, child };
-}
 
 /** bench/minimal-webhook-server.ts at full load: the ceiling for acknowledgements on this machine. */
 async function minimalReceiverRps(secret: string): Promise<number> {

@@ -13,6 +13,7 @@
 // those bursts are not.
 import { connect, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { percentile } from './support.ts';
 
 export interface PacedRequest {
   body: string;
@@ -52,11 +53,6 @@ export interface PacedOptions {
 }
 
 const tickMs = 1;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
 
 const headerEnd = Buffer.from('\r\n\r\n');
 
@@ -187,9 +183,9 @@ export async function paced(opts: PacedOptions): Promise<PacedRun> {
   latencies.sort((a, b) => a - b);
   const round = (ms: number) => Math.round(ms * 10) / 10;
   run.rps = Math.round((run.ok2xx + run.refused + run.otherNon2xx) / windowSeconds);
-  run.p50 = round(percentile(latencies, 0.5));
-  run.p90 = round(percentile(latencies, 0.9));
-  run.p99 = round(percentile(latencies, 0.99));
+  run.p50 = round(percentile(latencies, 50));
+  run.p90 = round(percentile(latencies, 90));
+  run.p99 = round(percentile(latencies, 99));
   run.max = round(latencies.at(-1) ?? 0);
   run.generatorDelayP99 = round(lateness.percentile(99) / 1e6);
   return run;

@@ -11,6 +11,7 @@ import { compilePolicy } from '../src/core/policy/compile.ts';
 import { decide } from '../src/core/engine.ts';
 import { parseChangeInput } from '../src/core/change-schema.ts';
 import type { Change, Directory, History, Person } from '../src/core/types.ts';
+import { percentile } from './support.ts';
 
 const FACTORS = 80;
 const PREREQUISITES = 40;
@@ -122,9 +123,6 @@ function generateChanges(n: number): { change: Change; history: History; now: Da
   return out;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 export async function benchPolicy(): Promise<{ name: string; figures: Record<string, number | string> }[]> {
   const directory = generateDirectory();
