@@ -1,9 +1,11 @@
-// Where ingest's writes happen: the delivery row, whose commit precedes the sender's 202, then the
-// delivery's processing job. Two places, one contract:
+// Where ingest's writes happen: the delivery row, durable before the sender's 202, then the delivery's
+// processing job. Three places, one contract:
 // - in the HTTP thread, for drivers whose I/O never blocks it (MongoDB, Redis);
 // - on a thread of its own for SQLite, whose commits are synchronous: run on the HTTP thread, every
 //   batch's commit (and its fsync) stops the parsing and answering of every other webhook for its
-//   duration. On its own thread the commit of one batch overlaps the reading of the next.
+//   duration. On its own thread the commit of one batch overlaps the reading of the next;
+// - in front of that thread, the ingest journal (ingest-journal.ts): durable once synced to its file,
+//   so the 202 does not wait for the thread's commit.
 import type { Queue } from '../queue/port.ts';
 import type { Logger } from '../sdk/index.ts';
 import { startHubThread } from '../threads.ts';

@@ -64,6 +64,7 @@ export function deliveryRoutes(deps: { store: Store; pending?: (id: string) => O
         response: { 200: detailSchema, 404: problemRef },
       },
     }, async (request) => {
+      // The journal first, then the store: a delivery committed in between is found in the store.
       const acknowledged = deps.pending?.(request.params.id);
       const d = (await deps.store.deliveries.get(request.params.id)) ?? (acknowledged ? { ...acknowledged, status: 'received' as const, reason: null, processedAt: null } : null);
       if (!d) throw apiError('not-found', `no delivery ${request.params.id}`);
