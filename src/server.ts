@@ -53,7 +53,7 @@ export async function startHub(opts: { file?: string; env?: NodeJS.ProcessEnv; l
       writer = await journaledDeliveryWriter({
         dir: journal,
         inner: await threadDeliveryWriter({ configFile: config.file, env }, log),
-        lookup: (connectionId, dedupeKey) => s.deliveries.findByDedupeKey(connectionId, dedupeKey),
+        lookup: (connectionId, dedupeKeys) => s.deliveries.idsByDedupeKey(connectionId, dedupeKeys),
         log,
       });
     }

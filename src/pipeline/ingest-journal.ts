@@ -30,8 +30,8 @@ export interface JournalOptions {
   dir: string;
   /** Where the deliveries go next (the writer thread); its commits must be durable. */
   inner: DeliveryWriter;
-  /** The stored delivery with this dedupe key, if any. */
-  lookup: (connectionId: string, dedupeKey: string) => Promise<{ id: string } | null>;
+  /** The ids of the stored deliveries of a connection with these dedupe keys, by key. */
+  lookup: (connectionId: string, dedupeKeys: string[]) => Promise<Map<string, string>>;
   log: Logger;
   /** A journal file is replaced by a new one past this size, and deleted once all of it is committed. */
   fileBytes?: number;
@@ -159,6 +159,23 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
     );
   }
 
+  /** The stored ids of these deliveries' dedupe keys, by key(). */
+  async function storedIds(items: DeliveryToWrite[]): Promise<Map<string, string>> {
+    const keysByConnection = new Map<string, string[]>();
+    for (const i of items) {
+      const keys = keysByConnection.get(i.delivery.connectionId);
+      if (keys) keys.push(i.delivery.dedupeKey);
+      else keysByConnection.set(i.delivery.connectionId, [i.delivery.dedupeKey]);
+    }
+    const found = new Map<string, string>();
+    await Promise.all(
+      [...keysByConnection].map(async ([connectionId, keys]) => {
+        for (const [dedupeKey, id] of await opts.lookup(connectionId, keys)) found.set(`${connectionId}\u0000${dedupeKey}`, id);
+      }),
+    );
+    return found;
+  }
+
   async function append(items: DeliveryToWrite[]): Promise<JournalFile> {
     const file = current;
     const bytes = Buffer.from(items.map((i) => `${JSON.stringify(i)}\n`).join(''));
@@ -189,15 +206,15 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
   const writer: DeliveryWriter = {
     gatherMs: 0,
     async write(items) {
-      // Stored ones first (a read per delivery), then the keys are claimed without an await in between,
-      // so two batches written at once never both take one.
-      const stored = await Promise.all(items.map((i) => (waiting.has(key(i)) ? null : opts.lookup(i.delivery.connectionId, i.delivery.dedupeKey))));
+      // Stored ones first (one read per connection in the batch), then the keys are claimed without an
+      // await in between, so two batches written at once never both take one.
+      const stored = await storedIds(items.filter((i) => !waiting.has(key(i))));
       const fresh: DeliveryToWrite[] = [];
-      const results = items.map((item, n): WrittenDelivery => {
+      const results = items.map((item): WrittenDelivery => {
         const first = waiting.get(key(item));
         if (first) return { inserted: false, deliveryId: first.delivery.id };
-        const old = stored[n];
-        if (old) return { inserted: false, deliveryId: old.id };
+        const old = stored.get(key(item));
+        if (old) return { inserted: false, deliveryId: old };
         waiting.set(key(item), item);
         byId.set(item.delivery.id, item);
         fresh.push(item);

@@ -93,8 +93,9 @@ export interface DeliveryStore {
   /** Same as insert for many at once, in one durable commit (for batching ingest). */
   insertMany(ds: Omit<DeliveryRecord, 'status' | 'reason' | 'processedAt'>[]): Promise<{ inserted: boolean; delivery: DeliveryRecord }[]>;
   get(id: string): Promise<DeliveryRecord | null>;
-  /** The delivery stored with this connection's dedupe key, if any. */
-  findByDedupeKey(connectionId: string, dedupeKey: string): Promise<DeliveryRecord | null>;
+  /** The ids of this connection's stored deliveries with these dedupe keys, by key (a key not stored is
+   * not in the map). One query for a whole batch of webhooks. */
+  idsByDedupeKey(connectionId: string, dedupeKeys: string[]): Promise<Map<string, string>>;
   setStatus(id: string, status: DeliveryStatus, reason?: string | null): Promise<void>;
   list(filter: { connectionId?: string; status?: DeliveryStatus }, page: { limit: number; cursor?: string | null }): Promise<Page<DeliveryRecord>>;
   countByStatus(): Promise<Record<DeliveryStatus, number>>;

@@ -205,12 +205,18 @@ for (const target of storeTargets()) {
       assert.equal((await store.deliveries.insert(delivery(uid('gitlab'), 'guid-1'))).inserted, true);
     });
 
-    test('deliveries: findByDedupeKey finds the stored delivery of a connection, and nothing elsewhere', async () => {
+    test('deliveries: idsByDedupeKey finds the stored deliveries of a connection by key, and nothing elsewhere', async () => {
       const conn = uid('github');
-      const { delivery: stored } = await store.deliveries.insert(delivery(conn, 'guid-found'));
-      assert.deepEqual(await other.deliveries.findByDedupeKey(conn, 'guid-found'), stored);
-      assert.equal(await store.deliveries.findByDedupeKey(conn, 'guid-missing'), null);
-      assert.equal(await store.deliveries.findByDedupeKey(uid('gitlab'), 'guid-found'), null);
+      const { delivery: a } = await store.deliveries.insert(delivery(conn, 'guid-found'));
+      const { delivery: b } = await store.deliveries.insert(delivery(conn, 'guid-also'));
+      const found = await other.deliveries.idsByDedupeKey(conn, ['guid-found', 'guid-missing', 'guid-also', 'guid-found']);
+      assert.deepEqual([...found].sort(), [['guid-also', b.id], ['guid-found', a.id]]);
+      assert.equal((await store.deliveries.idsByDedupeKey(uid('gitlab'), ['guid-found'])).size, 0);
+      assert.equal((await store.deliveries.idsByDedupeKey(conn, [])).size, 0);
+      // Keys are data: quotes and JSON-looking text are matched as they are.
+      const odd = 'k"\\,[1]\u0000é';
+      const { delivery: c } = await store.deliveries.insert(delivery(conn, odd));
+      assert.equal((await store.deliveries.idsByDedupeKey(conn, [odd])).get(odd), c.id);
     });
 
     test('deliveries: of concurrent inserts of one delivery exactly one is inserted', async () => {

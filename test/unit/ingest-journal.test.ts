@@ -29,6 +29,7 @@ function memoryWriter() {
   let gate: Promise<void> | null = null;
   let open: () => void = () => {};
   let failures = 0;
+  const lookups: string[][] = [];
   const writer: DeliveryWriter = {
     gatherMs: 0,
     async write(items) {
@@ -66,9 +67,15 @@ function memoryWriter() {
     failNext(n: number) {
       failures = n;
     },
-    lookup: async (connectionId: string, dedupeKey: string) => {
-      const id = stored.get(`${connectionId}/${dedupeKey}`);
-      return id ? { id } : null;
+    lookups,
+    lookup: async (connectionId: string, dedupeKeys: string[]) => {
+      lookups.push(dedupeKeys);
+      const ids = new Map<string, string>();
+      for (const k of dedupeKeys) {
+        const id = stored.get(`${connectionId}/${k}`);
+        if (id) ids.set(k, id);
+      }
+      return ids;
     },
   };
 }
@@ -134,6 +141,14 @@ describe('ingest journal', () => {
     m.release();
     await j.drained();
     assert.equal(m.writes.flat().length, 2, 'each delivery handed to the store once');
+    await j.close();
+  });
+
+  it('looks a batch up with one read per connection', async () => {
+    const m = memoryWriter();
+    const j = await journaledDeliveryWriter({ dir, inner: m.writer, lookup: m.lookup, log });
+    await j.write([item('k1'), item('k2', 'other-tool'), item('k3')]);
+    assert.deepEqual(m.lookups.map((keys) => [...keys].sort()), [['k1', 'k3'], ['k2']]);
     await j.close();
   });
 

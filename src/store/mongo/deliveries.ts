@@ -152,9 +152,12 @@ export function mongoDeliveries(m: Mdb): DeliveryStore {
       const d = await col.findOne({ _id: id });
       return d ? toDelivery(d) : null;
     },
-    async findByDedupeKey(connectionId, dedupeKey) {
-      const d = await col.findOne({ connectionId, dedupeKey });
-      return d ? toDelivery(d) : null;
+    async idsByDedupeKey(connectionId, dedupeKeys) {
+      const ids = new Map<string, string>();
+      if (dedupeKeys.length === 0) return ids;
+      const docs = col.find({ connectionId, dedupeKey: { $in: [...new Set(dedupeKeys)] } }, { projection: { _id: 1, dedupeKey: 1 } });
+      for await (const d of docs) ids.set(d.dedupeKey, d._id);
+      return ids;
     },
     setStatus(id, status, reason = null) {
       return new Promise<void>((resolve, reject) => {

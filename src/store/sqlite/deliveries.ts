@@ -11,6 +11,8 @@ const toDelivery = (r: Record<string, unknown>): DeliveryRecord => ({
 });
 
 const statuses: DeliveryStatus[] = ['received', 'processed', 'ignored', 'failed'];
+/** Bound parameters per lookup query (SQLite allows 32 766). */
+const maxKeysPerQuery = 256;
 
 export function sqliteDeliveries(db: Db): DeliveryStore {
   const insertStmt = db.stmt(`
@@ -37,9 +39,20 @@ export function sqliteDeliveries(db: Db): DeliveryStore {
       const r = db.stmt('SELECT * FROM deliveries WHERE id = ?').get(id);
       return r ? toDelivery(r) : null;
     },
-    async findByDedupeKey(connectionId, dedupeKey) {
-      const r = byKey.get(connectionId, dedupeKey);
-      return r ? toDelivery(r) : null;
+    async idsByDedupeKey(connectionId, dedupeKeys) {
+      const ids = new Map<string, string>();
+      if (dedupeKeys.length === 0) return ids;
+      // Keys are bound as they are (any text, a NUL included); the list is padded to a power of two by
+      // repeating a key, so a few prepared statements serve every batch size.
+      for (let at = 0; at < dedupeKeys.length; at += maxKeysPerQuery) {
+        const keys = dedupeKeys.slice(at, at + maxKeysPerQuery);
+        let size = 1;
+        while (size < keys.length) size *= 2;
+        while (keys.length < size) keys.push(keys[0]!);
+        const rows = db.stmt(`SELECT dedupe_key, id FROM deliveries WHERE connection_id = ? AND dedupe_key IN (${'?,'.repeat(size - 1)}?)`).all(connectionId, ...keys);
+        for (const r of rows) ids.set(str(r.dedupe_key), str(r.id));
+      }
+      return ids;
     },
     async setStatus(id, status, reason = null) {
       await db.write(() => db.stmt('UPDATE deliveries SET status = ?, reason = ?, processed_at = ? WHERE id = ?')
