@@ -144,11 +144,19 @@ describe('ingest journal', () => {
     await j.close();
   });
 
-  it('looks a batch up with one read per connection', async () => {
+  it('looks a batch up with one read per connection, and hands what is journaled while the store commits over in one batch, in order', async () => {
     const m = memoryWriter();
     const j = await journaledDeliveryWriter({ dir, inner: m.writer, lookup: m.lookup, log });
     await j.write([item('k1'), item('k2', 'other-tool'), item('k3')]);
     assert.deepEqual(m.lookups.map((keys) => [...keys].sort()), [['k1', 'k3'], ['k2']]);
+    await j.drained();
+    m.hold();
+    await j.write([item('k4')]); // the store is now busy with this one
+    await j.write([item('k5')]);
+    await j.write([item('k6'), item('k7')]);
+    m.release();
+    await j.drained();
+    assert.deepEqual(m.writes.map((w) => w.map((i) => i.delivery.dedupeKey)), [['k1', 'k2', 'k3'], ['k4'], ['k5', 'k6', 'k7']]);
     await j.close();
   });
 
