@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -441,6 +442,36 @@ for (const adapter of adapters) {
     });
   });
 }
+
+test('embedded: a queue file made before the job counts is counted at open, and the counts follow every change', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-queue-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const deps = { sqlitePath: join(dir, 'queue.db'), tuning };
+  const first = await openQueue('embedded', deps);
+  for (let i = 0; i < 3; i++) await first.enqueue({ kind: 'delivery', key: 'change-1', payload: { i } }); // one waiting, two held
+  await first.enqueue({ kind: 'outbound', payload: {}, delayMs: 60_000 });
+  await first.close();
+  const old = new DatabaseSync(deps.sqlitePath);
+  old.exec('DROP TRIGGER jobs_counted_insert; DROP TRIGGER jobs_counted_delete; DROP TRIGGER jobs_counted_update; DROP TABLE job_counts');
+  old.close();
+
+  const q = await open(t, { url: 'embedded', deps });
+  assert.deepEqual((await q.depth()).delivery, { waiting: 3, running: 0, dead: 0 });
+  assert.deepEqual((await q.depth()).outbound, { waiting: 1, running: 0, dead: 0 });
+  q.process('delivery', async (job) => {
+    if ((job.payload as { i: number }).i === 1) throw new PermanentError('unparsable');
+  });
+  await waitFor('the key is worked off', async () => (await q.depth()).delivery.waiting === 0 && (await q.depth()).delivery.running === 0);
+  assert.deepEqual((await q.depth()).delivery, { waiting: 0, running: 0, dead: 1 });
+  assert.equal(await q.replay(), 1);
+  await waitFor('the replayed job is dead again', async () => (await q.depth()).delivery.dead === 1 && (await q.depth()).delivery.waiting === 0);
+  // What the counts say is what a count of the jobs says.
+  const check = new DatabaseSync(deps.sqlitePath);
+  t.after(() => check.close());
+  const counted = check.prepare('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state').all();
+  const kept = check.prepare('SELECT kind, state, n FROM job_counts WHERE n > 0 ORDER BY kind, state').all();
+  assert.deepEqual(kept, counted);
+});
 
 test('openQueue refuses a URL that is neither "embedded" nor redis://', async () => {
   await assert.rejects(openQueue('mongodb://127.0.0.1/hub', {}), /url must be "embedded" or a redis:\/\/ URL/);

@@ -75,6 +75,39 @@ DROP INDEX IF EXISTS jobs_by_key;
 CREATE INDEX IF NOT EXISTS jobs_by_key_state ON jobs (kind, key, state, seq) WHERE key IS NOT NULL;
 `;
 
+// How many jobs there are of each kind and state, kept by triggers in the transaction that changes them.
+// depth() is asked every second by ingest (is the backlog past ingest.maxBacklog?) and by every /readyz:
+// counting the jobs instead took ~4 ms at 30 000 and ~11 ms at 100 000, on the HTTP thread, where every
+// webhook arriving meanwhile waited for it.
+const countTriggers = `
+CREATE TRIGGER jobs_counted_insert AFTER INSERT ON jobs BEGIN
+  INSERT INTO job_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1) ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER jobs_counted_delete AFTER DELETE ON jobs BEGIN
+  UPDATE job_counts SET n = n - 1 WHERE kind = OLD.kind AND state = OLD.state;
+END;
+CREATE TRIGGER jobs_counted_update AFTER UPDATE OF kind, state ON jobs WHEN OLD.kind IS NOT NEW.kind OR OLD.state IS NOT NEW.state BEGIN
+  UPDATE job_counts SET n = n - 1 WHERE kind = OLD.kind AND state = OLD.state;
+  INSERT INTO job_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1) ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+END;
+`;
+
+/** Adds the counts to a queue file made without them: counted once, then kept by the triggers. Under
+ * the write lock, so a job changed meanwhile by another connection is counted exactly once. */
+function ensureJobCounts(db: DatabaseSync, lock: WriteLock): void {
+  const hasTriggers = () => db.prepare(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'jobs_counted_%'`).get()!.n === 3;
+  if (hasTriggers()) return;
+  immediateTransaction(db, lock)(() => {
+    if (hasTriggers()) return;
+    db.exec(`
+      DROP TRIGGER IF EXISTS jobs_counted_insert; DROP TRIGGER IF EXISTS jobs_counted_delete; DROP TRIGGER IF EXISTS jobs_counted_update;
+      CREATE TABLE IF NOT EXISTS job_counts (kind TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (kind, state)) WITHOUT ROWID;
+      DELETE FROM job_counts;
+      INSERT INTO job_counts (kind, state, n) SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state;
+      ${countTriggers}`);
+  });
+}
+
 // Due jobs, oldest due first. Held jobs and dead letters are not 'waiting', so they are never claimed.
 const claimSql = `
 UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = :until, lease_token = :token, lease_owner = :owner
@@ -119,9 +152,11 @@ export function openEmbeddedQueue(opts: EmbeddedQueueOptions): Queue {
   // Files made before leases named their process get the column (NULL: such a lease just runs out).
   const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
   if (!columns.some((c) => c.name === 'lease_owner')) db.exec('ALTER TABLE jobs ADD COLUMN lease_owner INTEGER');
+  const lock = writeLockFor(opts.path);
+  ensureJobCounts(db, lock);
   const stopCheckpoints = opts.backgroundCheckpoints ? checkpointInBackground(opts.path, opts.log) : async () => {};
   const wakeChannel = opts.path === ':memory:' ? null : new BroadcastChannel(`approval-hub:queue:${absolutePath(opts.path)}`);
-  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel, writeLockFor(opts.path));
+  return new EmbeddedQueue(db, opts.log, opts.tuning, stopCheckpoints, wakeChannel, lock);
 }
 
 /** One name per file however it was spelled (relative, through a symlink); the file exists once opened. */
@@ -390,7 +425,7 @@ class EmbeddedQueue implements Queue {
 
   async depth(): Promise<Record<JobKind, KindDepth>> {
     const out = emptyDepth();
-    const rows = this.#sql('SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
+    const rows = this.#sql('SELECT kind, state, n FROM job_counts').all() as unknown as { kind: JobKind; state: Row['state']; n: number }[];
     for (const r of rows) {
       const d = out[r.kind];
       if (d) d[r.state === 'held' ? 'waiting' : r.state] += Number(r.n);
