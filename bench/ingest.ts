@@ -250,6 +250,9 @@ export async function handledCounter(storeUrl: string): Promise<{ handled: Handl
 /** Full-load rates measured in the same run: the bare Fastify echo and the minimal webhook receiver. */
 export interface Baselines {
   echoRps: number;
+  /** The echo's latencies at full load (ms). */
+  echoP50: number;
+  echoP99: number;
   minimalRps: number;
 }
 
@@ -303,6 +306,9 @@ export async function benchHub(label: string, hub: HubProcess, secret: string, b
         'accepted/s': Math.round(sustainable),
         'vs bare fastify': Number((sustainable / baselines.echoRps).toFixed(3)),
         'goal vs bare fastify': '>= 0.5',
+        // Latency ratios: how many times the echo's, both closed loops of the same connections.
+        'p50 vs bare fastify': Number((full.run.p50 / Math.max(baselines.echoP50, 1)).toFixed(1)),
+        'p99 vs bare fastify': Number((full.run.p99 / Math.max(baselines.echoP99, 1)).toFixed(1)),
         'vs minimal receiver': Number((sustainable / baselines.minimalRps).toFixed(3)),
         ...processing(full),
       },
@@ -337,7 +343,7 @@ export async function benchIngest(): Promise<BenchResult[]> {
       name: 'minimal webhook receiver (verify + 202, stores nothing): full load',
       figures: { 'req/s': minimalRps, 'vs bare fastify': Number((minimalRps / echoRun.rps).toFixed(3)) },
     });
-    const baselines = { echoRps: echoRun.rps, minimalRps };
+    const baselines = { echoRps: echoRun.rps, echoP50: echoRun.p50, echoP99: echoRun.p99, minimalRps };
     // The echo stays up as the deploy tool's callback endpoint: the changes the deliveries raise call
     // back to it, as they would to a real deploy tool.
     // BENCH_INGEST=embedded or =scaled runs one deployment only (profiling one of them).
