@@ -102,13 +102,15 @@ export type RejectionReason =
   | 'overloaded'
   | 'store-unavailable';
 
-export type IngestOutcome =
-  | { ok: true; deliveryId: string; duplicate: boolean }
-  | { ok: false; status: 400 | 401 | 404 | 413 | 429 | 503; reason: RejectionReason; detail: string; retryAfterSeconds?: number };
+export type IngestRefusal = { ok: false; status: 400 | 401 | 404 | 413 | 429 | 503; reason: RejectionReason; detail: string; retryAfterSeconds?: number };
+export type IngestOutcome = { ok: true; deliveryId: string; duplicate: boolean } | IngestRefusal;
 
 export interface Ingest {
   /** Handles one inbound delivery for a connection; resolves once it is durably stored (or refused). */
   receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome>;
+  /** The 429 a delivery for this connection would get now because the hub is at capacity, or null. Asked
+   * before the body is read, so shedding load costs the hub as little as it can; `receive` asks again. */
+  admit(connectionId: string): IngestRefusal | null;
   /** Counts a refusal decided before `receive` (e.g. the HTTP layer's body limit). */
   countRejection(connectionId: string, reason: RejectionReason): void;
   /** Re-enqueues stored deliveries still 'received' at or before `receivedBefore`; returns how many. */
@@ -292,7 +294,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   let overloadRefusals = 0;
   let overloadLoggedAt = 0;
 
-  function refuse(connection: string, status: 400 | 401 | 404 | 413 | 429 | 503, reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestOutcome {
+  function refuse(connection: string, status: IngestRefusal['status'], reason: RejectionReason, detail: string, retryAfterSeconds?: number): IngestRefusal {
     rejections.inc({ connection, reason });
     if (reason === 'overloaded') {
       // Shedding load refuses thousands a second: one line per interval says so (the counter has each).
@@ -310,12 +312,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
   }
 
-  async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
-    const connection = connections.get(connectionId);
-    // The id comes from the URL: hostile values must not become metric labels.
-    if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
-    const spec = connectorById(connection.connector)?.webhook;
-    if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
+  function atCapacity(connectionId: string): IngestRefusal | null {
     if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || writer.pendingEnqueues() >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
       return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
     }
@@ -326,6 +323,17 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (backlog >= limits.maxBacklog) {
       return refuse(connectionId, 429, 'overloaded', `${backlog} deliveries are waiting to be processed; retry after the given delay`, limits.retryAfterSeconds);
     }
+    return null;
+  }
+
+  async function receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome> {
+    const connection = connections.get(connectionId);
+    // The id comes from the URL: hostile values must not become metric labels.
+    if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
+    const spec = connectorById(connection.connector)?.webhook;
+    if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
+    const refusal = atCapacity(connectionId);
+    if (refusal) return refusal;
     inFlight++;
     try {
       let verdict;
@@ -408,6 +416,12 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     receive,
+    admit(connectionId) {
+      // An unknown connection, or one without webhooks, is answered by receive (404), not here.
+      const connection = connections.get(connectionId);
+      if (!connection || !connectorById(connection.connector)?.webhook) return null;
+      return atCapacity(connectionId);
+    },
     countRejection(connectionId, reason) {
       rejections.inc({ connection: connections.has(connectionId) ? connectionId : 'unknown', reason });
     },

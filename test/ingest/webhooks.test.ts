@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -295,11 +295,29 @@ describe('ingest when commits stall', () => {
         assert.match((r.json() as { detail: string }).detail, /waiting \d+ ms for their commit/);
       }
       assert.ok(tookMs < 1000, `refused at once, not after the stalled commit (${Math.round(tookMs)} ms)`);
+      // The refusal does not wait for the body: a sender still sending it gets the 429 meanwhile.
+      const body = changeRequested('deploy-stall-slow');
+      const slow = new PassThrough();
+      slow.write(body.slice(0, 10)); // and never the rest
+      let timer: NodeJS.Timeout | undefined;
+      const early = await Promise.race([
+        h.app.inject({
+          method: 'POST',
+          url: '/webhooks/deploy-tool',
+          payload: slow,
+          headers: { ...signStandardWebhook(h.secret, `msg_${randomUUID()}`, body), 'content-type': 'application/json', 'content-length': String(body.length) },
+        }),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer before the body was complete')), 5_000))),
+      ]).finally(() => clearTimeout(timer));
+      assert.equal(early.statusCode, 429);
+      assert.equal(early.headers['retry-after'], '1');
+      assert.equal((early.json() as { reason: string }).reason, 'overloaded');
+      slow.destroy();
       release();
       const answered = await Promise.all(waiting);
       assert.deepEqual(answered.map((a) => a.statusCode), [202, 202, 202], 'the deliveries admitted before the stall are stored');
       assert.equal(await storedCount(h), 3);
-      assert.equal(await rejectionCount(h, 'overloaded'), 2);
+      assert.equal(await rejectionCount(h, 'overloaded'), 3, 'each refusal counted once');
       // Once commits flow again, deliveries are taken again.
       assert.equal((await send(5)).statusCode, 202);
     } finally {

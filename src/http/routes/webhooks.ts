@@ -4,8 +4,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
 import type {} from '../types.ts';
-import { apiError, type ErrorCode } from '../../errors.ts';
-import { createIngest, type Ingest, type IngestDeps, type IngestOutcome } from '../../pipeline/ingest.ts';
+import { apiError, type ApiError, type ErrorCode } from '../../errors.ts';
+import { createIngest, type Ingest, type IngestDeps, type IngestRefusal } from '../../pipeline/ingest.ts';
+import { sendProblem } from '../plugins/problems.ts';
 
 export type WebhookRouteDeps = IngestDeps & {
   /** An ingest built and started by the caller; when absent the plugin builds one and runs its sweep
@@ -13,7 +14,7 @@ export type WebhookRouteDeps = IngestDeps & {
   ingest?: Ingest;
 };
 
-const codeByStatus: Record<Exclude<IngestOutcome, { ok: true }>['status'], ErrorCode> = {
+const codeByStatus: Record<IngestRefusal['status'], ErrorCode> = {
   400: 'bad-json',
   401: 'bad-signature',
   404: 'connection-not-found',
@@ -21,6 +22,11 @@ const codeByStatus: Record<Exclude<IngestOutcome, { ok: true }>['status'], Error
   429: 'rate-limited',
   503: 'unavailable',
 };
+
+function refusalError(refusal: IngestRefusal): ApiError {
+  const headers: Record<string, string> = refusal.retryAfterSeconds === undefined ? {} : { 'retry-after': String(refusal.retryAfterSeconds) };
+  return apiError(codeByStatus[refusal.status], refusal.detail, { headers, extra: { reason: refusal.reason } });
+}
 
 function headersOf(req: FastifyRequest): Record<string, string> {
   const out: Record<string, string> = {};
@@ -61,6 +67,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
       '/webhooks/:connection',
       {
         bodyLimit: deps.config.server.bodyLimitBytes,
+        // At capacity, the 429 goes out before the body is read: under a flood, refusing is most of what
+        // the hub does, and a refusal that reads, parses and verifies costs as much as an acceptance.
+        onRequest: async (req, reply) => {
+          const refusal = ingest.admit(req.params.connection);
+          if (refusal) return sendProblem(reply, refusalError(refusal));
+        },
         schema: {
           summary: 'Receive a webhook delivery',
           description:
@@ -85,10 +97,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
       async (req, reply) => {
         const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const outcome = await ingest.receive(req.params.connection, { rawBody, headers: headersOf(req), receivedAt: now() });
-        if (!outcome.ok) {
-          const headers: Record<string, string> = outcome.retryAfterSeconds === undefined ? {} : { 'retry-after': String(outcome.retryAfterSeconds) };
-          throw apiError(codeByStatus[outcome.status], outcome.detail, { headers, extra: { reason: outcome.reason } });
-        }
+        if (!outcome.ok) throw refusalError(outcome);
         return reply.code(202).send({ deliveryId: outcome.deliveryId, duplicate: outcome.duplicate });
       },
     );
