@@ -48,8 +48,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(changeSchema);
   app.addSchema(changeSummarySchema);
   installProblems(app);
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks where nothing is awaited: they run on every request, webhooks included, and an
+  // async hook costs a promise and a microtask turn each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   installAuth(app, { store: deps.store });
 
