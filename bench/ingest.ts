@@ -336,6 +336,9 @@ export async function benchIngest(): Promise<BenchResult[]> {
     // The echo gets the same signed deliveries the hub does: the same bytes for the load generator to
     // send and the kernel to carry, so the ratio compares what the servers do with them.
     const secret = newWebhookSecret();
+    // Warmed up as the minimal receiver and the hub are: a fresh process answers slower until its JIT
+    // has compiled the hot paths, which made the baseline look slower than the receivers measured after it.
+    await cannon({ url: echo.url, path: '/echo', secret, connections: 16, seconds: 1 });
     const echoRun = await cannon({ url: echo.url, path: '/echo', secret, connections: connectionsFull });
     results.push({ name: 'bare fastify JSON echo: full load', figures: { 'req/s': echoRun.rps, 'p50 ms': echoRun.p50, 'p99 ms': echoRun.p99 } });
     const minimalRps = await minimalReceiverRps(secret);
