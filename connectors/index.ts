@@ -42,7 +42,7 @@ export function validateRegistry(list: readonly RegisteredConnector[]): string[]
       if (intents.has(a.intent)) problems.push(`${name}: action "${a.intent}" is defined twice`);
       intents.add(a.intent);
     }
-    if (c.webhook && !Array.isArray(c.webhook.secretHeaders)) problems.push(`${name}: webhook.secretHeaders must list the headers not to store`);
+    if (c.webhook && !Array.isArray(c.webhook.secretHeaders) && typeof c.webhook.secretHeaders !== 'function') problems.push(`${name}: webhook.secretHeaders must list the headers not to store`);
   }
   return problems;
 }

@@ -175,6 +175,12 @@ export function deliveryJobKey(spec: WebhookSpec, connectionId: string, delivery
   return `${connectionId}\u0000${record.length > maxDedupeKeyLength ? sha256(record) : record}`;
 }
 
+/** Headers not to store for a connection: credentials, and what its connector declares secret. */
+function secretHeadersOf(connection: ConnectionSettings, spec: WebhookSpec): string[] {
+  const declared = typeof spec.secretHeaders === 'function' ? spec.secretHeaders(connection) : spec.secretHeaders;
+  return [...alwaysSecret, ...declared.map((h) => h.toLowerCase())];
+}
+
 function storableHeaders(headers: Record<string, string>, secret: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -353,7 +359,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         dedupeKey: dedupeKeyOf(spec, delivery),
         event: eventNameOf(spec, delivery, body),
         receivedAt: delivery.receivedAt.toISOString(),
-        headers: storableHeaders(delivery.headers, [...alwaysSecret, ...spec.secretHeaders.map((h) => h.toLowerCase())]),
+        headers: storableHeaders(delivery.headers, secretHeadersOf(connection, spec)),
         body: delivery.rawBody.toString('utf8'),
       };
       let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@
 // payloads). Actions, reconciliation and health get a `ctx` with the connection's HTTP client, logger and
 // clock: no module-level singletons, timers or caches.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Json, JsonObject } from '../store/port.ts';
 
 export type { Json, JsonObject };
@@ -106,8 +106,9 @@ export interface WebhookSpec {
   dedupeKey(delivery: InboundDelivery): string | null;
   /** The sender's event name, if the delivery says it (`body`: the parsed body, when ingest has it). */
   eventName(delivery: InboundDelivery, body?: unknown): string | null;
-  /** Header names that carry secrets and must not be stored (lower-case). */
-  secretHeaders: string[];
+  /** Header names that carry secrets and must not be stored (lower-case); a function when the connection
+   * names them (an Azure DevOps service hook sends whichever header it was configured with). */
+  secretHeaders: string[] | ((connection: ConnectionSettings) => string[]);
   /** The sender's record this delivery is about (a deployment, an issue, a change request), from the
    * parsed body. Deliveries about one record are processed in the order they arrived; deliveries about
    * different records in parallel. Absent, or null for a delivery: ordered with the whole connection. */
@@ -289,6 +290,37 @@ export function verifyHmacSha256Header(delivery: InboundDelivery, header: string
     if (offered.length === expected.length && timingSafeEqual(offered, expected)) return { ok: true };
   }
   return { ok: false, reason: `${header} does not match the body` };
+}
+
+/** A setting of the connection's webhook block as text (a secret revealed), or null when it is absent. */
+export function webhookSetting(connection: ConnectionSettings, key: string): string | null {
+  const value = connection.webhook?.[key];
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as Secret).reveal === 'function') return (value as Secret).reveal();
+  return null;
+}
+
+/** Checks a header that carries a shared secret as it is, with no signature (GitLab's X-Gitlab-Token, a
+ * header an Azure DevOps service hook is configured to send), in constant time against each secret:
+ * both sides are hashed first, so neither their contents nor their lengths show in the timing. */
+export function verifySharedSecretHeader(delivery: InboundDelivery, header: string, secrets: string[]): VerifyResult {
+  const value = delivery.headers[header];
+  if (!value) return { ok: false, reason: `missing ${header} header` };
+  if (secrets.length === 0) return { ok: false, reason: 'no webhook secret is configured for this connection' };
+  const offered = createHash('sha256').update(value).digest();
+  let match = false;
+  for (const secret of secrets) match = timingSafeEqual(offered, createHash('sha256').update(secret).digest()) || match;
+  return match ? { ok: true } : { ok: false, reason: `${header} does not match the configured secret` };
+}
+
+/** Checks HTTP Basic credentials (Authorization: Basic base64(user:password)) in constant time. */
+export function verifyBasicAuth(delivery: InboundDelivery, username: string, password: string): VerifyResult {
+  const header = delivery.headers.authorization;
+  if (!header) return { ok: false, reason: 'missing authorization header' };
+  if (!header.startsWith('Basic ')) return { ok: false, reason: 'authorization header is not Basic' };
+  const offered = createHash('sha256').update(Buffer.from(header.slice('Basic '.length).trim(), 'base64')).digest();
+  const expected = createHash('sha256').update(`${username}:${password}`, 'utf8').digest();
+  return timingSafeEqual(offered, expected) ? { ok: true } : { ok: false, reason: 'basic credentials do not match' };
 }
 
 /** Declares a connector; the registry validator (connectors/index.ts) checks each at boot. */
