@@ -2,14 +2,17 @@
 // means adding its folder and one line below. validateRegistry runs at boot and refuses an inconsistent
 // entry with a message naming it.
 import type { Capability, ConnectorDefinition } from '../src/sdk/index.ts';
+import azureDevOps from './azure-devops/index.ts';
 import generic from './generic/index.ts';
 import github from './github/index.ts';
+import gitlab from './gitlab/index.ts';
 import jira from './jira/index.ts';
+import pagerduty from './pagerduty/index.ts';
 import servicenow from './servicenow/index.ts';
 
 export type RegisteredConnector = ConnectorDefinition & { capabilities: Capability[] };
 
-export const connectors: RegisteredConnector[] = [generic, github, servicenow, jira];
+export const connectors: RegisteredConnector[] = [generic, github, servicenow, jira, pagerduty, gitlab, azureDevOps];
 
 const paginationStyles = new Set(['link-header', 'next-page-token', 'continuation-token', 'offset', 'start-limit', 'none']);
 

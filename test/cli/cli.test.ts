@@ -193,7 +193,7 @@ describe('check', () => {
   test('a connection naming a connector that does not exist: exit 2', async () => {
     const r = await run(['check'], { HUB_CONFIG: hubConfig('connections:\n  - { id: remedy-prod, connector: remedy }\n') });
     assert.equal(r.code, 2);
-    assert.match(r.err, /hub\.yaml:5: connections\[0\]\.connector: "remedy" is not a registered connector \(known: generic, github, servicenow, jira\)/);
+    assert.match(r.err, /hub\.yaml:5: connections\[0\]\.connector: "remedy" is not a registered connector \(known: generic, github, servicenow, jira, pagerduty, gitlab, azure-devops\)/);
   });
 
   test('a broken mapping file: exit 2 with its file:line', async () => {

@@ -8,13 +8,13 @@ const vendor: VendorFacts = { pagination: 'none', retryAfterHeaders: [], rateLim
 const noop: ActionDefinition = { intent: 'comment', description: 'x', run: async () => ({ status: 'done' }) };
 
 test('the shipped registry lists generic, github, servicenow and jira and is consistent', () => {
-  assert.deepEqual(connectors.map((c) => c.id), ['generic', 'github', 'servicenow', 'jira']);
+  assert.deepEqual(connectors.map((c) => c.id), ['generic', 'github', 'servicenow', 'jira', 'pagerduty', 'gitlab', 'azure-devops']);
   assert.deepEqual(validateRegistry(connectors), []);
 });
 
 test('connectorById finds a registered connector and answers null for an unknown id', () => {
   assert.equal(connectorById('jira')?.displayName, 'Jira / Jira Service Management');
-  assert.equal(connectorById('gitlab'), null);
+  assert.equal(connectorById('bitbucket'), null);
 });
 
 test('a duplicate id is refused', () => {

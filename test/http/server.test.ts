@@ -68,11 +68,11 @@ test('a bad config stops the hub with exit code 2 and file:line: path: reason, n
 });
 
 test('a connection naming an unknown connector stops the hub with exit code 2 and its line, before the store is created', async () => {
-  const file = writeConfig(`store: sqlite:./data/hub.db\n${repoFiles}connections:\n  - id: ado\n    connector: azure-devops\n`);
+  const file = writeConfig(`store: sqlite:./data/hub.db\n${repoFiles}connections:\n  - id: bb\n    connector: bitbucket\n`);
   const hub = start(file);
   const [code] = await hub.exited;
   assert.equal(code, 2, hub.err());
-  assert.match(hub.err(), /hub\.yaml:6: connections\[0\]\.connector: "azure-devops" is not a registered connector \(known: /);
+  assert.match(hub.err(), /hub\.yaml:6: connections\[0\]\.connector: "bitbucket" is not a registered connector \(known: /);
   assert.ok(!existsSync(join(file, '..', 'data')), 'no store file was opened or created');
   assert.ok(!/\n\s+at /.test(hub.err()), `no stack trace:\n${hub.err()}`);
 });

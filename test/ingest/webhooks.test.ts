@@ -1,7 +1,7 @@
 // POST /webhooks/:connection through the real app (buildApp), a real SQLite store and the embedded
 // queue, with the generic connector (Standard Webhooks signatures).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,12 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue) => Queue = (q) => q, wrapWriter: (w: DeliveryWriter) => DeliveryWriter = (w) => w): Promise<Harness> {
+async function harness(
+  limits: Partial<IngestLimits> = {},
+  wrapQueue: (q: Queue) => Queue = (q) => q,
+  wrapWriter: (w: DeliveryWriter) => DeliveryWriter = (w) => w,
+  more: { connections: string[]; env: Record<string, string> } = { connections: [], env: {} },
+): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-ingest-'));
   const secret = newWebhookSecret();
   const file = join(dir, 'hub.yaml');
@@ -46,10 +51,11 @@ async function harness(limits: Partial<IngestLimits> = {}, wrapQueue: (q: Queue)
       '  - id: deploy-tool',
       '    connector: generic',
       '    webhook: { secret: "${env:DEPLOY_TOOL_SECRET}" }',
+      ...more.connections,
       '',
     ].join('\n'),
   );
-  const config = loadConfig({ file, env: { DEPLOY_TOOL_SECRET: secret } });
+  const config = loadConfig({ file, env: { DEPLOY_TOOL_SECRET: secret, ...more.env } });
   let captured = '';
   const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => ((captured += c.toString()), cb()) }) });
   const store = await openStore(config.store);
@@ -235,6 +241,65 @@ describe('POST /webhooks/:connection', () => {
     await post(h, { body, headers });
     assert.ok(!h.logs().includes(headers['webhook-signature']!.slice(3)), 'signature value not in the logs');
     assert.ok(!h.logs().includes(h.secret.slice('whsec_'.length)), 'secret not in the logs');
+  });
+});
+
+describe('vendor webhook schemes through the route', () => {
+  let h: Harness;
+  // The connectors' recorded deliveries (copies of the vendors' documented payloads).
+  const payload = (fixture: string) => readFileSync(join(import.meta.dirname, '..', '..', 'connectors', fixture, 'body.json'), 'utf8');
+  before(async () => {
+    h = await harness({}, undefined, undefined, {
+      connections: [
+        '  - { id: pagerduty, connector: pagerduty, webhook: { secret: "${env:PD_SECRET}", secrets: ["${env:PD_SECRET_NEW}"] } }',
+        '  - { id: gitlab, connector: gitlab, webhook: { secret: "${env:GITLAB_TOKEN}" } }',
+        '  - { id: ado, connector: azure-devops, webhook: { header: X-Hub-Secret, secret: "${env:ADO_SECRET}" } }',
+      ],
+      env: { PD_SECRET: 'pd-old', PD_SECRET_NEW: 'pd-new', GITLAB_TOKEN: 'gl-token', ADO_SECRET: 'ado-secret' },
+    });
+  });
+  after(async () => {
+    await h.close();
+  });
+  const hmac = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest('hex');
+
+  it('PagerDuty: any one of several v1 signatures verifies (rotation); X-Webhook-Id dedupes', async () => {
+    const body = payload('pagerduty/fixtures/deliveries/incident-triggered');
+    const headers = { 'content-type': 'application/json', 'x-webhook-id': `pd-${randomUUID()}`, 'x-pagerduty-signature': `v1=${hmac('retired', body)},v1=${hmac('pd-new', body)}` };
+    const first = await post(h, { connection: 'pagerduty', body, headers });
+    assert.equal(first.statusCode, 202, first.body);
+    const again = await post(h, { connection: 'pagerduty', body, headers });
+    assert.deepEqual(again.json(), { deliveryId: (first.json() as { deliveryId: string }).deliveryId, duplicate: true });
+    const stored = await h.store.deliveries.get((first.json() as { deliveryId: string }).deliveryId);
+    assert.equal(stored?.event, 'incident.triggered');
+    assert.equal(stored?.headers['x-pagerduty-signature'], undefined);
+    const forged = await post(h, { connection: 'pagerduty', body, headers: { ...headers, 'x-webhook-id': `pd-${randomUUID()}`, 'x-pagerduty-signature': `v1=${hmac('retired', body)}` } });
+    assert.equal(forged.statusCode, 401);
+  });
+
+  it('GitLab: the plain token verifies and is not stored; a wrong one gets 401', async () => {
+    const body = payload('gitlab/fixtures/deliveries/deployment-running');
+    const headers = { 'content-type': 'application/json', 'x-gitlab-event': 'Deployment Hook', 'x-gitlab-event-uuid': randomUUID(), 'x-gitlab-token': 'gl-token' };
+    const ok = await post(h, { connection: 'gitlab', body, headers });
+    assert.equal(ok.statusCode, 202, ok.body);
+    const stored = await h.store.deliveries.get((ok.json() as { deliveryId: string }).deliveryId);
+    assert.equal(stored?.dedupeKey, headers['x-gitlab-event-uuid']);
+    assert.equal(stored?.headers['x-gitlab-token'], undefined);
+    const wrong = await post(h, { connection: 'gitlab', body, headers: { ...headers, 'x-gitlab-token': 'gl-tokeN' } });
+    assert.equal(wrong.statusCode, 401);
+    assert.equal((wrong.json() as { reason: string }).reason, 'bad-signature');
+  });
+
+  it('Azure DevOps: the header the connection names verifies and is not stored; the envelope id dedupes', async () => {
+    const body = payload('azure-devops/fixtures/deliveries/approval-pending-basic-auth');
+    const headers = { 'content-type': 'application/json', 'x-hub-secret': 'ado-secret' };
+    const ok = await post(h, { connection: 'ado', body, headers });
+    assert.equal(ok.statusCode, 202, ok.body);
+    const stored = await h.store.deliveries.get((ok.json() as { deliveryId: string }).deliveryId);
+    assert.equal(stored?.dedupeKey, (JSON.parse(body) as { id: string }).id);
+    assert.equal(stored?.headers['x-hub-secret'], undefined);
+    assert.equal((await post(h, { connection: 'ado', body, headers })).json<{ duplicate: boolean }>().duplicate, true);
+    assert.equal((await post(h, { connection: 'ado', body, headers: { 'content-type': 'application/json' } })).statusCode, 401);
   });
 });
 

@@ -22,6 +22,12 @@ const hex = createHmac('sha256', secret).update(body).digest('hex');
 for (const header of ['x-hub-signature-256', 'x-hub-signature']) {
   if (header in fixture.headers) fixture.headers[header] = `sha256=${hex}`;
 }
+if ('x-pagerduty-signature' in fixture.headers) {
+  // The last v1= is the configured secret's; any before it (a secret being rotated out) are kept.
+  const earlier = fixture.headers['x-pagerduty-signature']!.split(',').slice(0, -1);
+  fixture.headers['x-pagerduty-signature'] = [...earlier, `v1=${hex}`].join(',');
+}
+if ('x-gitlab-token' in fixture.headers) fixture.headers['x-gitlab-token'] = secret; // a token, not a signature
 if ('webhook-signature' in fixture.headers) {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   const mac = createHmac('sha256', key).update(`${fixture.headers['webhook-id']}.${fixture.headers['webhook-timestamp']}.`).update(body).digest('base64');

@@ -154,10 +154,10 @@ describe('refused files name the file, the path inside it, the line and the reas
   });
 
   test('a connection naming a connector that is not registered', () => {
-    const err = refused('connections:\n  - id: ado\n    connector: azure-devops\n');
+    const err = refused('connections:\n  - id: bb\n    connector: bitbucket\n');
     assert.equal(err.path, 'connections[0].connector');
     assert.equal(err.line, 3);
-    assert.equal(err.reason, '"azure-devops" is not a registered connector (known: generic, github, servicenow, jira)');
+    assert.equal(err.reason, '"bitbucket" is not a registered connector (known: generic, github, servicenow, jira, pagerduty, gitlab, azure-devops)');
   });
 
   test('two connections with one id', () => {

@@ -1,0 +1,66 @@
+// Azure DevOps: service hook deliveries in, verified and deduplicated, stored and recorded. Turning
+// pipeline approvals into changes and decisions is not built yet (it needs the approvals API).
+import { defineConnector, verifyBasicAuth, verifySharedSecretHeader, webhookSecrets, webhookSetting, type ConnectionSettings, type InboundDelivery, type ParseResult, type VerifyResult } from '../../src/sdk/index.ts';
+
+/** Service hooks carry no signature: a subscription sends Basic credentials, or headers it is given.
+ * The connection says which: webhook.username + webhook.password, or webhook.header + webhook.secret. */
+export function verifyAzureDevOps(d: InboundDelivery, connection: ConnectionSettings): VerifyResult {
+  const username = webhookSetting(connection, 'username');
+  const password = webhookSetting(connection, 'password');
+  if (username !== null && password !== null) return verifyBasicAuth(d, username, password);
+  const header = webhookSetting(connection, 'header');
+  if (header !== null) return verifySharedSecretHeader(d, header.toLowerCase(), webhookSecrets(connection));
+  return { ok: false, reason: `connection ${connection.id} has neither webhook.username/password nor webhook.header and webhook.secret` };
+}
+
+interface Envelope {
+  id?: unknown;
+  eventType?: unknown;
+  resource?: Record<string, unknown> | null;
+}
+
+function envelopeOf(d: InboundDelivery, body?: unknown): Envelope | null {
+  try {
+    const parsed = (body ?? JSON.parse(d.rawBody.toString('utf8'))) as unknown;
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Envelope) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function parseAzureDevOps(d: InboundDelivery): ParseResult {
+  const envelope = envelopeOf(d);
+  if (!envelope) return { status: 'failed', reason: 'the body is not a service hook envelope (a JSON object)' };
+  const type = typeof envelope.eventType === 'string' ? envelope.eventType : 'unknown';
+  return { status: 'ignored', reason: `Azure DevOps "${type}" events are verified and stored, but not yet turned into changes or decisions (connectors/azure-devops/README.md)` };
+}
+
+export default defineConnector({
+  id: 'azure-devops',
+  displayName: 'Azure DevOps',
+  vendor: { pagination: 'continuation-token', retryAfterHeaders: ['retry-after', 'x-ratelimit-delay'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  webhook: {
+    verify: verifyAzureDevOps,
+    // The envelope's id is the notification's, the same on every retry: ADO guarantees no order, so dedupe on it.
+    dedupeKey(d: InboundDelivery) {
+      const id = envelopeOf(d)?.id;
+      return typeof id === 'string' && id !== '' ? id : null;
+    },
+    eventName(d: InboundDelivery, body?: unknown) {
+      const type = envelopeOf(d, body)?.eventType;
+      return typeof type === 'string' ? type : null;
+    },
+    // Deliveries about one approval, or one run, in the order they came.
+    orderingKey(d: InboundDelivery, body: unknown) {
+      const resource = envelopeOf(d, body)?.resource;
+      const approval = resource?.approval as { id?: unknown } | undefined;
+      if (typeof approval?.id === 'string') return `approval/${approval.id}`;
+      const run = resource?.run as { id?: unknown } | undefined;
+      return typeof run?.id === 'number' || typeof run?.id === 'string' ? `run/${String(run.id)}` : null;
+    },
+    // The header a subscription sends its secret in is the connection's choice.
+    secretHeaders: (connection: ConnectionSettings) => ['authorization', ...[webhookSetting(connection, 'header') ?? []].flat()],
+  },
+  parse: parseAzureDevOps,
+  readme: 'connectors/azure-devops/README.md',
+});
