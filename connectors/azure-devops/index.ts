@@ -60,6 +60,11 @@ export default defineConnector({
     },
     // The header a subscription sends its secret in is the connection's choice.
     secretHeaders: (connection: ConnectionSettings) => ['authorization', ...[webhookSetting(connection, 'header') ?? []].flat()],
+    settingsProblem(keys: string[]) {
+      if (keys.includes('username') && keys.includes('password')) return null;
+      if (keys.includes('header') && (keys.includes('secret') || keys.includes('secrets'))) return null;
+      return 'give webhook.username and webhook.password (Basic auth on the service hook), or webhook.header and webhook.secret (a header the service hook sends)';
+    },
   },
   parse: parseAzureDevOps,
   readme: 'connectors/azure-devops/README.md',

@@ -1,5 +1,5 @@
 // Generic webhook connector: Standard Webhooks in (the hub's own JSON events), JSON callbacks out.
-import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { defineConnector, needsWebhookSecret, type InboundDelivery } from '../../src/sdk/index.ts';
 import { callbackActions } from './actions/callback.ts';
 import { parseGeneric } from './parse.ts';
 import { verifyStandardWebhook } from './verify.ts';
@@ -25,6 +25,7 @@ export default defineConnector({
       return typeof link?.kind === 'string' && typeof link.externalId === 'string' ? `${link.kind}/${link.externalId}` : null;
     },
     secretHeaders: ['webhook-signature', 'authorization'],
+    settingsProblem: needsWebhookSecret,
   },
   parse: parseGeneric,
   actions: callbackActions,

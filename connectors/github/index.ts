@@ -1,6 +1,6 @@
 // GitHub connector (GitHub App): deployment protection rule requests in, gate answers and package
 // validation out, redelivery of missed deliveries as reconciliation. GitHub Enterprise Server via baseUrl.
-import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { defineConnector, needsWebhookSecret, type InboundDelivery } from '../../src/sdk/index.ts';
 import { answerGate } from './actions/answer-gate.ts';
 import { validatePackage } from './actions/validate-package.ts';
 import { githubHeaders } from './api.ts';
@@ -19,6 +19,7 @@ export default defineConnector({
     dedupeKey: (d: InboundDelivery) => d.headers['x-github-delivery'] ?? null,
     eventName: (d: InboundDelivery) => d.headers['x-github-event'] ?? null,
     secretHeaders: ['x-hub-signature-256', 'x-hub-signature'],
+    settingsProblem: needsWebhookSecret,
     // Per deployment (a protection rule's request and anything after it about the same deployment).
     orderingKey(_d: InboundDelivery, body: unknown) {
       const id = (body as { deployment?: { id?: unknown } } | null)?.deployment?.id;

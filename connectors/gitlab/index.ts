@@ -2,7 +2,7 @@
 // into changes and decisions is not built yet: GitLab sends no webhook for a deployment waiting for
 // approval (only running, success, failed, canceled), so that part needs reconciliation on
 // `status=blocked` and the deployments approval API, which come with the full connector.
-import { defineConnector, verifySharedSecretHeader, webhookSecrets, type ConnectionSettings, type InboundDelivery, type ParseResult } from '../../src/sdk/index.ts';
+import { defineConnector, needsWebhookSecret, verifySharedSecretHeader, webhookSecrets, type ConnectionSettings, type InboundDelivery, type ParseResult } from '../../src/sdk/index.ts';
 
 function bodyOf(d: InboundDelivery, body?: unknown): Record<string, unknown> | null {
   try {
@@ -38,6 +38,7 @@ export default defineConnector({
       return b?.object_kind === 'deployment' && (typeof b.deployment_id === 'number' || typeof b.deployment_id === 'string') ? `deployment/${String(b.deployment_id)}` : null;
     },
     secretHeaders: ['x-gitlab-token', 'authorization'],
+    settingsProblem: needsWebhookSecret,
   },
   parse: parseGitLab,
   readme: 'connectors/gitlab/README.md',

@@ -1,6 +1,6 @@
 // Jira Cloud / Jira Service Management connector: issue status and JSM approval answers in (signed
 // webhooks, search reconciliation); comments, transitions and JSM approval answers out.
-import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { defineConnector, needsWebhookSecret, type InboundDelivery } from '../../src/sdk/index.ts';
 import { readApprovals, recordDecision } from './actions/approvals.ts';
 import { comment } from './actions/comment.ts';
 import { transition } from './actions/transition.ts';
@@ -32,6 +32,7 @@ export default defineConnector({
       return typeof id === 'string' && id !== '' ? `issue/${id}` : null;
     },
     secretHeaders: ['x-hub-signature', 'authorization'],
+    settingsProblem: needsWebhookSecret,
   },
   parse: parseJira,
   actions: [comment, transition, recordDecision, readApprovals],

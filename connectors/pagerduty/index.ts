@@ -1,7 +1,7 @@
 // PagerDuty: v3 webhooks in (signed, several signatures during a secret rotation); incident events
 // update the incident on the change linked to it. Outbound calls (on-call lookups, incident notes) are
 // not built yet.
-import { defineConnector, type InboundDelivery } from '../../src/sdk/index.ts';
+import { defineConnector, needsWebhookSecret, type InboundDelivery } from '../../src/sdk/index.ts';
 import { parsePagerDuty, pagerDutyEvent } from './parse.ts';
 import { verifyPagerDuty } from './verify.ts';
 
@@ -26,6 +26,7 @@ export default defineConnector({
       return data?.type === 'incident' && typeof data.id === 'string' ? `incident/${data.id}` : null;
     },
     secretHeaders: ['x-pagerduty-signature', 'authorization'],
+    settingsProblem: needsWebhookSecret,
   },
   parse: parsePagerDuty,
   readme: 'connectors/pagerduty/README.md',

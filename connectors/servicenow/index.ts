@@ -21,6 +21,11 @@ export default defineConnector({
     dedupeKey: (d: InboundDelivery) => d.headers['x-approval-hub-delivery'] ?? null,
     eventName: (d: InboundDelivery) => d.headers['x-approval-hub-event'] ?? null,
     secretHeaders: ['x-hub-signature-256', 'authorization'],
+    // An HMAC secret, or Basic credentials for a REST message that cannot sign.
+    settingsProblem: (keys: string[]) =>
+      keys.includes('secret') || keys.includes('secrets') || (keys.includes('username') && keys.includes('password'))
+        ? null
+        : 'give webhook.secret (the business rule signs), or webhook.username and webhook.password (Basic auth)',
     // Per change request: an approval's update names its change in `sysapproval`, so it stays behind
     // the change's own earlier updates.
     orderingKey(_d: InboundDelivery, body: unknown) {

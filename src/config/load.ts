@@ -130,6 +130,9 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     if (rc.reconcile && !validCron(rc.reconcile.cron)) {
       problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));
     }
+    // Only a webhook block that is there is checked: a connection without one receives no webhooks.
+    const webhookProblem = rc.webhook ? connectorById(rc.connector)?.webhook?.settingsProblem?.(Object.keys(rc.webhook)) : null;
+    if (webhookProblem) problems.push(problem(['connections', i, 'webhook'], webhookProblem));
     if (rc.mapping !== undefined && rc.mappings !== undefined) {
       problems.push(problem(['connections', i, 'mapping'], 'give either mapping (one file) or mappings (by record kind), not both'));
     }

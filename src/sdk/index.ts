@@ -109,6 +109,10 @@ export interface WebhookSpec {
   /** Header names that carry secrets and must not be stored (lower-case); a function when the connection
    * names them (an Azure DevOps service hook sends whichever header it was configured with). */
   secretHeaders: string[] | ((connection: ConnectionSettings) => string[]);
+  /** What is missing from a connection's `webhook` block (the keys given, before secrets resolve), or null
+   * when it is complete. Checked at start and by `approval-hub check`, so a block that could never verify
+   * a delivery is refused with its line instead of answering every delivery 401. */
+  settingsProblem?(keys: string[]): string | null;
   /** The sender's record this delivery is about (a deployment, an issue, a change request), from the
    * parsed body. Deliveries about one record are processed in the order they arrived; deliveries about
    * different records in parallel. Absent, or null for a delivery: ordered with the whole connection. */
@@ -290,6 +294,11 @@ export function verifyHmacSha256Header(delivery: InboundDelivery, header: string
     if (offered.length === expected.length && timingSafeEqual(offered, expected)) return { ok: true };
   }
   return { ok: false, reason: `${header} does not match the body` };
+}
+
+/** settingsProblem for a connector that verifies with the webhook secret(s): one of them must be given. */
+export function needsWebhookSecret(keys: string[]): string | null {
+  return keys.includes('secret') || keys.includes('secrets') ? null : 'give the webhook secret (webhook.secret, or webhook.secrets during a rotation)';
 }
 
 /** A setting of the connection's webhook block as text (a secret revealed), or null when it is absent. */

@@ -160,6 +160,21 @@ describe('refused files name the file, the path inside it, the line and the reas
     assert.equal(err.reason, '"bitbucket" is not a registered connector (known: generic, github, servicenow, jira, pagerduty, gitlab, azure-devops)');
   });
 
+  test('a webhook block that could never verify a delivery, naming what to give', () => {
+    const ado = refused('connections:\n  - id: ado\n    connector: azure-devops\n    webhook: { secret: "${env:S}" }\n', { S: 'x' });
+    assert.equal(ado.path, 'connections[0].webhook');
+    assert.equal(ado.line, 4);
+    assert.match(ado.reason, /webhook\.username and webhook\.password .* or webhook\.header and webhook\.secret/);
+    const generic = refused('connections:\n  - id: tool\n    connector: generic\n    webhook: { toleranceSeconds: 60 }\n');
+    assert.equal(generic.path, 'connections[0].webhook');
+    assert.match(generic.reason, /give the webhook secret/);
+    const sn = refused('connections:\n  - id: sn\n    connector: servicenow\n    webhook: { username: hub }\n');
+    assert.match(sn.reason, /webhook\.secret .* or webhook\.username and webhook\.password/);
+    // Either of a connector's schemes is enough, and a connection without a webhook block receives none.
+    const { file } = configFile('connections:\n  - { id: ado, connector: azure-devops, webhook: { header: X-Hub-Secret, secret: "${env:S}" } }\n  - { id: ado2, connector: azure-devops, webhook: { username: hub, password: "${env:S}" } }\n  - { id: jira, connector: jira }\n');
+    assert.equal(loadConfig({ file, env: { S: 'x' } }).connections.length, 3);
+  });
+
   test('two connections with one id', () => {
     const err = refused('connections:\n  - { id: jira, connector: jira }\n  - { id: jira, connector: jira }\n');
     assert.equal(err.path, 'connections[1].id');
