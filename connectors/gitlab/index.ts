@@ -41,5 +41,12 @@ export default defineConnector({
     settingsProblem: needsWebhookSecret,
   },
   parse: parseGitLab,
+  // Any token may read the instance's version (an unauthenticated call gets 401): baseUrl is the instance.
+  async health(ctx) {
+    const res = await ctx.http.request<unknown>({ method: 'GET', path: '/api/v4/version' });
+    const version = typeof res.body === 'object' && res.body !== null ? (res.body as { version?: unknown }).version : undefined;
+    if (typeof version !== 'string') return { ok: false, detail: `${ctx.connection.baseUrl ?? 'baseUrl'} answered ${res.status} but not as GitLab's API (expected {"version": ...} from /api/v4/version): check baseUrl is the instance, e.g. https://gitlab.example.com` };
+    return { ok: true, detail: `token accepted by GitLab ${version}` };
+  },
   readme: 'connectors/gitlab/README.md',
 });

@@ -1,6 +1,6 @@
 // PagerDuty: v3 webhooks in (signed, several signatures during a secret rotation); incident events
-// update the incident on the change linked to it. Outbound calls (on-call lookups, incident notes) are
-// not built yet.
+// update the incident on the change linked to it; a health check of the REST API key. Outbound calls
+// (on-call lookups, incident notes) are not built yet.
 import { defineConnector, needsWebhookSecret, type InboundDelivery } from '../../src/sdk/index.ts';
 import { parsePagerDuty, pagerDutyEvent } from './parse.ts';
 import { verifyPagerDuty } from './verify.ts';
@@ -29,5 +29,12 @@ export default defineConnector({
     settingsProblem: needsWebhookSecret,
   },
   parse: parsePagerDuty,
+  // Any REST API key may read its account's abilities: the key is accepted and the host is PagerDuty's API.
+  async health(ctx) {
+    const res = await ctx.http.request<unknown>({ method: 'GET', path: '/abilities', headers: { accept: 'application/vnd.pagerduty+json;version=2' } });
+    const abilities = typeof res.body === 'object' && res.body !== null ? (res.body as { abilities?: unknown }).abilities : undefined;
+    if (!Array.isArray(abilities)) return { ok: false, detail: `${ctx.connection.baseUrl ?? 'baseUrl'} answered ${res.status} but not as PagerDuty's REST API (expected {"abilities": [...]}): check baseUrl is https://api.pagerduty.com` };
+    return { ok: true, detail: `REST API key accepted (${abilities.length} abilities)` };
+  },
   readme: 'connectors/pagerduty/README.md',
 });
