@@ -70,7 +70,8 @@ function readJournal(path: string, log: Logger): DeliveryToWrite[] {
   return out;
 }
 
-const key = (i: DeliveryToWrite) => `${i.delivery.connectionId}\u0000${i.delivery.dedupeKey}`;
+const keyOf = (connectionId: string, dedupeKey: string) => `${connectionId}\u0000${dedupeKey}`;
+const key = (i: DeliveryToWrite) => keyOf(i.delivery.connectionId, i.delivery.dedupeKey);
 
 /** Appends, each synced to disk before it returns (O_DSYNC: one call where write + fdatasync took two). */
 const appendFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
@@ -197,7 +198,7 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
     const found = new Map<string, string>();
     await Promise.all(
       [...keysByConnection].map(async ([connectionId, keys]) => {
-        for (const [dedupeKey, id] of await opts.lookup(connectionId, keys)) found.set(`${connectionId}\u0000${dedupeKey}`, id);
+        for (const [dedupeKey, id] of await opts.lookup(connectionId, keys)) found.set(keyOf(connectionId, dedupeKey), id);
       }),
     );
     return found;
@@ -234,14 +235,16 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
     async write(items) {
       // Stored ones first (one read per connection in the batch), then the keys are claimed without an
       // await in between, so two batches written at once never both take one.
-      const stored = await storedIds(items.filter((i) => !waiting.has(key(i))));
+      const keys = items.map(key);
+      const stored = await storedIds(items.filter((_, n) => !waiting.has(keys[n]!)));
       const fresh: DeliveryToWrite[] = [];
-      const results = items.map((item): WrittenDelivery => {
-        const first = waiting.get(key(item));
+      const results = items.map((item, n): WrittenDelivery => {
+        const k = keys[n]!;
+        const first = waiting.get(k);
         if (first) return { inserted: false, deliveryId: first.delivery.id };
-        const old = stored.get(key(item));
+        const old = stored.get(k);
         if (old) return { inserted: false, deliveryId: old };
-        waiting.set(key(item), item);
+        waiting.set(k, item);
         byId.set(item.delivery.id, item);
         fresh.push(item);
         return { inserted: true, deliveryId: item.delivery.id };
@@ -251,10 +254,7 @@ export async function journaledDeliveryWriter(opts: JournalOptions): Promise<Del
       try {
         file = await append(fresh);
       } catch (err) {
-        for (const i of fresh) {
-          waiting.delete(key(i));
-          byId.delete(i.delivery.id);
-        }
+        forget(fresh);
         settled();
         throw err;
       }
