@@ -1,6 +1,6 @@
 // Azure DevOps: service hook deliveries in, verified and deduplicated, stored and recorded. Turning
 // pipeline approvals into changes and decisions is not built yet (it needs the approvals API).
-import { defineConnector, verifyBasicAuth, verifySharedSecretHeader, webhookSecrets, webhookSetting, type ConnectionSettings, type InboundDelivery, type ParseResult, type VerifyResult } from '../../src/sdk/index.ts';
+import { defineConnector, jsonObjectOf, verifyBasicAuth, verifySharedSecretHeader, webhookSecrets, webhookSetting, type ConnectionSettings, type InboundDelivery, type ParseResult, type VerifyResult } from '../../src/sdk/index.ts';
 
 /** Service hooks carry no signature: a subscription sends Basic credentials, or headers it is given.
  * The connection says which: webhook.username + webhook.password, or webhook.header + webhook.secret. */
@@ -19,14 +19,7 @@ interface Envelope {
   resource?: Record<string, unknown> | null;
 }
 
-function envelopeOf(d: InboundDelivery, body?: unknown): Envelope | null {
-  try {
-    const parsed = (body ?? JSON.parse(d.rawBody.toString('utf8'))) as unknown;
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Envelope) : null;
-  } catch {
-    return null;
-  }
-}
+const envelopeOf = (d: InboundDelivery, body?: unknown) => jsonObjectOf(d, body) as Envelope | null;
 
 export function parseAzureDevOps(d: InboundDelivery): ParseResult {
   const envelope = envelopeOf(d);

@@ -2,19 +2,10 @@
 // into changes and decisions is not built yet: GitLab sends no webhook for a deployment waiting for
 // approval (only running, success, failed, canceled), so that part needs reconciliation on
 // `status=blocked` and the deployments approval API, which come with the full connector.
-import { defineConnector, needsWebhookSecret, verifySharedSecretHeader, webhookSecrets, type ConnectionSettings, type InboundDelivery, type ParseResult } from '../../src/sdk/index.ts';
-
-function bodyOf(d: InboundDelivery, body?: unknown): Record<string, unknown> | null {
-  try {
-    const parsed = (body ?? JSON.parse(d.rawBody.toString('utf8'))) as unknown;
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
+import { defineConnector, jsonObjectOf, needsWebhookSecret, verifySharedSecretHeader, webhookSecrets, type ConnectionSettings, type InboundDelivery, type ParseResult } from '../../src/sdk/index.ts';
 
 export function parseGitLab(d: InboundDelivery): ParseResult {
-  const body = bodyOf(d);
+  const body = jsonObjectOf(d);
   if (!body) return { status: 'failed', reason: 'the body is not a JSON object' };
   const kind = typeof body.object_kind === 'string' ? body.object_kind : d.headers['x-gitlab-event'] ?? 'unknown';
   return { status: 'ignored', reason: `GitLab "${kind}" events are verified and stored, but not yet turned into changes or decisions (connectors/gitlab/README.md)` };
@@ -30,11 +21,11 @@ export default defineConnector({
     // Idempotency-Key is stable across GitLab's retries (newer versions); X-Gitlab-Event-UUID names the event.
     dedupeKey: (d: InboundDelivery) => d.headers['idempotency-key'] || d.headers['x-gitlab-event-uuid'] || null,
     eventName(d: InboundDelivery, body?: unknown) {
-      const kind = bodyOf(d, body)?.object_kind;
+      const kind = jsonObjectOf(d, body)?.object_kind;
       return typeof kind === 'string' ? kind : d.headers['x-gitlab-event'] ?? null;
     },
     orderingKey(d: InboundDelivery, body: unknown) {
-      const b = bodyOf(d, body);
+      const b = jsonObjectOf(d, body);
       return b?.object_kind === 'deployment' && (typeof b.deployment_id === 'number' || typeof b.deployment_id === 'string') ? `deployment/${String(b.deployment_id)}` : null;
     },
     secretHeaders: ['x-gitlab-token', 'authorization'],

@@ -1,7 +1,7 @@
 // PagerDuty v3 webhook → canonical events. One event per delivery ({ event: { event_type, data } }).
 // Incident events update the incident on the change linked to it (an emergency change raised for the
 // incident, say); the pipeline ignores them, saying so, when no change is linked.
-import type { InboundDelivery, JsonObject, ParseResult } from '../../src/sdk/index.ts';
+import { jsonObjectOf, type InboundDelivery, type JsonObject, type ParseResult } from '../../src/sdk/index.ts';
 
 interface PagerDutyEvent {
   id?: unknown;
@@ -13,13 +13,8 @@ interface PagerDutyEvent {
 
 /** The delivery's event, or null when the body is not a v3 webhook envelope. */
 export function pagerDutyEvent(delivery: InboundDelivery, body?: unknown): PagerDutyEvent | null {
-  try {
-    const parsed = (body ?? JSON.parse(delivery.rawBody.toString('utf8'))) as { event?: unknown } | null;
-    const event = parsed?.event;
-    return event && typeof event === 'object' && !Array.isArray(event) ? (event as PagerDutyEvent) : null;
-  } catch {
-    return null;
-  }
+  const event = jsonObjectOf(delivery, body)?.event;
+  return event && typeof event === 'object' && !Array.isArray(event) ? (event as PagerDutyEvent) : null;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);

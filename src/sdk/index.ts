@@ -270,15 +270,36 @@ export interface ConnectorDefinition {
 }
 
 // ---------------------------------------------------------------- helpers for verify()
+/** A settings value as text: a string as it is, a Secret revealed; anything else null. */
+function revealed(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as Secret).reveal === 'function') return (value as Secret).reveal();
+  return null;
+}
+
 /** The connection's webhook secrets: `webhook.secret` plus `webhook.secrets` (during a rotation both verify). */
 export function webhookSecrets(connection: ConnectionSettings): string[] {
   const webhook = connection.webhook ?? {};
-  const isSecret = (v: unknown): v is Secret => typeof v === 'object' && v !== null && typeof (v as Secret).reveal === 'function';
   const list: string[] = [];
-  if (isSecret(webhook.secret)) list.push(webhook.secret.reveal());
-  else if (typeof webhook.secret === 'string') list.push(webhook.secret);
-  if (Array.isArray(webhook.secrets)) for (const s of webhook.secrets) if (isSecret(s)) list.push(s.reveal());
+  const secret = revealed(webhook.secret);
+  if (secret !== null) list.push(secret);
+  // Only Secrets count in the list (the configuration refuses plain values there anyway).
+  for (const s of Array.isArray(webhook.secrets) ? webhook.secrets : []) {
+    const value = typeof s === 'string' ? null : revealed(s);
+    if (value !== null) list.push(value);
+  }
   return list;
+}
+
+/** The delivery's body as a JSON object (`body`: the parsed body, when ingest has it), or null when it is
+ * not one: for dedupeKey, eventName and orderingKey, which must not throw on hostile input. */
+export function jsonObjectOf(delivery: InboundDelivery, body?: unknown): Record<string, unknown> | null {
+  try {
+    const parsed = (body ?? JSON.parse(delivery.rawBody.toString('utf8'))) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Checks a "sha256=<hex HMAC-SHA256(secret, raw body)>" header (GitHub's X-Hub-Signature-256, Jira's
@@ -303,10 +324,7 @@ export function needsWebhookSecret(keys: string[]): string | null {
 
 /** A setting of the connection's webhook block as text (a secret revealed), or null when it is absent. */
 export function webhookSetting(connection: ConnectionSettings, key: string): string | null {
-  const value = connection.webhook?.[key];
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as Secret).reveal === 'function') return (value as Secret).reveal();
-  return null;
+  return revealed(connection.webhook?.[key]);
 }
 
 /** Checks a header that carries a shared secret as it is, with no signature (GitLab's X-Gitlab-Token, a
