@@ -50,39 +50,23 @@ interface Variant {
 function variants(): Variant[] {
   const mongo = process.env.JONGODB_URI;
   if (!mongo) throw new Error('JONGODB_URI is not set: run the tests through scripts/test.ts, which starts jongodb');
-  const db = `fault-kill9-${randomUUID().slice(0, 8)}`;
-  const redis = withRedisDatabase(11);
+  const full = { total: 5000, killAfterAccepted: 1500, changes: 200 };
+  /** A MongoDB + Redis run: its own database, and its own Redis database number (the queue's prefix is fixed). */
+  const scaleOut = (name: string, mongoUrl: string, redisDb: number, size: typeof full): Variant => {
+    const db = `fault-kill9-${randomUUID().slice(0, 8)}`;
+    const redis = withRedisDatabase(redisDb);
+    return { name, ...size, env: () => ({ MONGODB_URI: withDatabase(mongoUrl, db), REDIS_URL: redis.url }), storeUrl: () => withDatabase(mongoUrl, db), cleanup: redis.clear };
+  };
   const list: Variant[] = [
-    { name: 'embedded (SQLite store and queue)', total: 5000, killAfterAccepted: 1500, changes: 200, env: () => ({}), storeUrl: (hub) => `sqlite:${hub.dataDir}/hub.db` },
-    {
-      name: 'MongoDB (jongodb) + Redis',
-      // jongodb 0.1.6 (the only release) keeps a collection as a list and pays for every write in
-      // proportion to the square of its size (measured: an insert into a collection with no index takes
-      // 2.6 ms at 1 000 documents, 14 ms at 2 000, 56 ms at 4 000), so 5 000 deliveries with their
-      // audit entries do not drain in any test's time. 1 500 do; the run against a real MongoDB below
-      // (MONGODB_URI) and the embedded run above carry the 5 000.
-      total: 1500,
-      killAfterAccepted: 450,
-      changes: 60,
-      env: () => ({ MONGODB_URI: withDatabase(mongo, db), REDIS_URL: redis.url }),
-      storeUrl: () => withDatabase(mongo, db),
-      cleanup: redis.clear,
-    },
+    { name: 'embedded (SQLite store and queue)', ...full, env: () => ({}), storeUrl: (hub) => `sqlite:${hub.dataDir}/hub.db` },
+    // jongodb 0.1.6 (the only release) keeps a collection as a list and pays for every write in
+    // proportion to the square of its size (measured: an insert into a collection with no index takes
+    // 2.6 ms at 1 000 documents, 14 ms at 2 000, 56 ms at 4 000), so 5 000 deliveries with their
+    // audit entries do not drain in any test's time. 1 500 do; the run against a real MongoDB below
+    // (MONGODB_URI) and the embedded run above carry the 5 000.
+    scaleOut('MongoDB (jongodb) + Redis', mongo, 11, { total: 1500, killAfterAccepted: 450, changes: 60 }),
   ];
-  const real = process.env.MONGODB_URI;
-  if (real) {
-    const realDb = `fault-kill9-${randomUUID().slice(0, 8)}`;
-    const realRedis = withRedisDatabase(10);
-    list.push({
-      name: 'MongoDB (MONGODB_URI) + Redis',
-      total: 5000,
-      killAfterAccepted: 1500,
-      changes: 200,
-      env: () => ({ MONGODB_URI: withDatabase(real, realDb), REDIS_URL: realRedis.url }),
-      storeUrl: () => withDatabase(real, realDb),
-      cleanup: realRedis.clear,
-    });
-  }
+  if (process.env.MONGODB_URI) list.push(scaleOut('MongoDB (MONGODB_URI) + Redis', process.env.MONGODB_URI, 10, full));
   return list;
 }
 
