@@ -17,7 +17,8 @@ export interface HubThread {
 
 /** Starts `entry` (a module that calls serveHubThread) and resolves once it is ready. */
 export async function startHubThread(entry: URL, workerData: unknown, opts: { name: string; log: Logger }): Promise<HubThread> {
-  const worker = new Worker(entry, { workerData });
+  // Named, so the OS shows each thread's CPU under its name (top -H, /proc/<pid>/task/*/comm).
+  const worker = new Worker(entry, { workerData, name: opts.name });
   const waiting = new Map<number, { resolve: (a: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let stopped: Error | null = null;
