@@ -330,6 +330,40 @@ describe('ingest under load', () => {
   });
 });
 
+describe('ingest when its event loop is never idle', () => {
+  it('refuses at once (429) after a second with the loop busy all the time, and takes deliveries again once it idles', async () => {
+    const h = await harness();
+    try {
+      await h.ingest.start();
+      const send = (i: number) => {
+        const body = changeRequested(`deploy-busy-${i}`);
+        return post(h, { body, headers: signStandardWebhook(h.secret, `msg_${randomUUID()}`, body) });
+      };
+      assert.equal((await send(0)).statusCode, 202);
+      // What a flood of senders does to the HTTP thread: work waiting at every turn of the loop, which
+      // never sleeps. Slices of 20 ms with a turn of the loop between them let the timers run, as they do
+      // between batches of sockets.
+      const until = performance.now() + 1_400;
+      while (performance.now() < until) {
+        const slice = performance.now() + 20;
+        while (performance.now() < slice);
+        await new Promise((r) => setImmediate(r));
+      }
+      const refused = await send(1);
+      assert.equal(refused.statusCode, 429, refused.body);
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.match((refused.json() as { detail: string }).detail, /busy \d+% of the last second/);
+      assert.equal(await rejectionCount(h, 'overloaded'), 1);
+      // Past a second at rest (with room for late timers on a busy machine), the next delivery is taken.
+      await new Promise((r) => setTimeout(r, 1_800));
+      assert.equal((await send(2)).statusCode, 202);
+      assert.equal(await storedCount(h), 2);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('ingest when commits stall', () => {
   it('refuses at once (429) while deliveries wait too long for their commit, and stores exactly the accepted ones', async () => {
     // A disk that stops answering: the first commit hangs until released.
