@@ -17,7 +17,7 @@
 //   a thread of its own, so a commit never stops this thread from reading and verifying the next webhooks.
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Counter, Registry } from 'prom-client';
 import { connectorById } from '../../connectors/index.ts';
@@ -25,6 +25,7 @@ import type { HubConfig } from '../config/types.ts';
 import type { Queue } from '../queue/port.ts';
 import type { ConnectionSettings, InboundDelivery, Logger, WebhookSpec } from '../sdk/index.ts';
 import type { DeliveryRecord, Store } from '../store/port.ts';
+import { timeOrderedId } from '../time-ordered-id.ts';
 import { localDeliveryWriter, type DeliveryToWrite, type DeliveryWriter, type NewDelivery, type WrittenDelivery } from './delivery-writer.ts';
 
 export interface IngestLimits {
@@ -370,7 +371,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       const key = deliveryJobKey(spec, connectionId, delivery, body);
 
       const record: NewDelivery = {
-        id: randomUUID(),
+        id: timeOrderedId(),
         connectionId,
         dedupeKey: dedupeKeyOf(spec, delivery),
         event: eventNameOf(spec, delivery, body),
