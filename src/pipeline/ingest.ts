@@ -59,7 +59,7 @@ export interface IngestLimits {
    * where neither the loop's lateness (it still runs its timers nearly on time between batches of
    * sockets) nor the in-flight count shows it. Measured on two cores at twice the sustainable rate, a hub
    * that went on admitting acknowledged seconds late (p99 0.5–4 s, some senders timed out); refusing past
-   * 0.97 gives the loop back the time to answer (p99 150–270 ms, no refusals at full or half load: a
+   * 0.97 gives the loop back the time to answer (p99 140–400 ms, no refusals at full or half load: a
    * loop answering a closed loop of senders as fast as it can is busy 0.85–0.9 of each second). Over a
    * second, not one window: a quarter second spent on one slow batch must not turn senders away. */
   maxEventLoopBusy: number;
