@@ -19,16 +19,16 @@ export function timeOrderedId(now: number = Date.now()): string {
     randomFillSync(random);
     randomAt = 0;
   }
-  const bytes = random.subarray(randomAt, randomAt + 16);
+  // Each 16 bytes of the pool are used once: the id is written over them.
+  const out = random.subarray(randomAt, randomAt + 16);
   randomAt += 16;
   if (now > lastMs) {
     lastMs = now;
-    counter = bytes.readUInt16BE(6) & 0x7ff; // the top bit left clear: room to count before it ends
+    counter = out.readUInt16BE(6) & 0x7ff; // the top bit left clear: room to count before it ends
   } else if (++counter > 0xfff) {
     lastMs++;
     counter = 0;
   }
-  const out = Buffer.from(bytes);
   out.writeUIntBE(lastMs, 0, 6);
   out.writeUInt16BE(0x7000 | counter, 6);
   out[8] = (out[8]! & 0x3f) | 0x80;

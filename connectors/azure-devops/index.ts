@@ -35,8 +35,8 @@ export default defineConnector({
   webhook: {
     verify: verifyAzureDevOps,
     // The envelope's id is the notification's, the same on every retry: ADO guarantees no order, so dedupe on it.
-    dedupeKey(d: InboundDelivery) {
-      const id = envelopeOf(d)?.id;
+    dedupeKey(d: InboundDelivery, body?: unknown) {
+      const id = envelopeOf(d, body)?.id;
       return typeof id === 'string' && id !== '' ? id : null;
     },
     eventName(d: InboundDelivery, body?: unknown) {

@@ -12,8 +12,8 @@ export default defineConnector({
   webhook: {
     verify: verifyPagerDuty,
     // X-Webhook-Id is stable across PagerDuty's retries; the event id is the same fact in the body.
-    dedupeKey(d: InboundDelivery) {
-      const id = d.headers['x-webhook-id'] ?? pagerDutyEvent(d)?.id;
+    dedupeKey(d: InboundDelivery, body?: unknown) {
+      const id = d.headers['x-webhook-id'] ?? pagerDutyEvent(d, body)?.id;
       return typeof id === 'string' && id !== '' ? id : null;
     },
     eventName(d: InboundDelivery, body?: unknown) {

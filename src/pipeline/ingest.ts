@@ -152,10 +152,10 @@ function sha256(data: Buffer | string): string {
 
 /** Sender-chosen dedupe key when the connector knows one, else a hash of the body (a retry of a
  * delivery without an id sends the same bytes). */
-function dedupeKeyOf(spec: WebhookSpec, delivery: InboundDelivery): string {
+function dedupeKeyOf(spec: WebhookSpec, delivery: InboundDelivery, body: unknown): string {
   let key: string | null = null;
   try {
-    key = spec.dedupeKey(delivery);
+    key = spec.dedupeKey(delivery, body);
   } catch {
     key = null;
   }
@@ -373,7 +373,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       const record: NewDelivery = {
         id: timeOrderedId(),
         connectionId,
-        dedupeKey: dedupeKeyOf(spec, delivery),
+        dedupeKey: dedupeKeyOf(spec, delivery, body),
         event: eventNameOf(spec, delivery, body),
         receivedAt: delivery.receivedAt.toISOString(),
         headers: storableHeaders(delivery.headers, secretHeadersOf(connection, spec)),

@@ -102,8 +102,9 @@ export interface ParseContext {
 export interface WebhookSpec {
   /** Constant-time check on the raw body and headers, before anything is stored. */
   verify(delivery: InboundDelivery, connection: ConnectionSettings): VerifyResult;
-  /** The sender's delivery id, stable across its retries; null → the hub uses a content hash. */
-  dedupeKey(delivery: InboundDelivery): string | null;
+  /** The sender's delivery id, stable across its retries; null → the hub uses a content hash (`body`: the
+   * parsed body, when ingest has it, so a connector reading the id from the body does not parse it again). */
+  dedupeKey(delivery: InboundDelivery, body?: unknown): string | null;
   /** The sender's event name, if the delivery says it (`body`: the parsed body, when ingest has it). */
   eventName(delivery: InboundDelivery, body?: unknown): string | null;
   /** Header names that carry secrets and must not be stored (lower-case); a function when the connection
