@@ -43,10 +43,31 @@ export function jqlTime(date: Date, timeZone: string): string {
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
 }
 
+/** The API user's profile time zone, in which Jira reads JQL dates (GET /rest/api/3/myself → timeZone).
+ * Guessing UTC instead would skip updates whenever the profile is west of UTC. */
+async function profileTimeZone(ctx: ReconcileContext): Promise<string> {
+  let zone: unknown;
+  try {
+    zone = (await ctx.http.request<{ timeZone?: unknown }>({ method: 'GET', path: '/rest/api/3/myself' })).body?.timeZone;
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 404)) throw err;
+  }
+  if (typeof zone === 'string' && zone !== '') {
+    try {
+      jqlTime(new Date(0), zone);
+      return zone;
+    } catch {
+      // Not an IANA zone this runtime knows: fall through.
+    }
+  }
+  ctx.log.warn({ connection: ctx.connection.id, timeZone: zone ?? null }, 'jira profile time zone unknown; JQL dates written in UTC (set options.timeZone)');
+  return 'UTC';
+}
+
 export async function* reconcileJira(ctx: ReconcileContext): AsyncIterable<ReconcilePage> {
   const options = ctx.connection.options;
   const lookback = typeof options.reconcileLookbackMinutes === 'number' ? options.reconcileLookbackMinutes : defaultLookbackMinutes;
-  const timeZone = typeof options.timeZone === 'string' ? options.timeZone : 'UTC';
+  const timeZone = typeof options.timeZone === 'string' ? options.timeZone : await profileTimeZone(ctx);
   const scope = typeof options.jql === 'string' ? options.jql : typeof options.project === 'string' ? `project = "${options.project}"` : null;
   if (!scope) throw new Error(`connection ${ctx.connection.id}: set options.project or options.jql (Jira search must be bounded)`);
   const cursor = readCursor(ctx.cursor, ctx.now(), lookback);

@@ -216,6 +216,25 @@ describe('jira reconcile', () => {
     assert.deepEqual(JSON.parse(pages.at(-1)!.cursor), { since: '2024-11-24T13:20:00.118Z', seen: ['10042@2024-11-24T14:20:00.118+0100'] });
   });
 
+  it('without options.timeZone, writes the JQL date in the time zone of the API user’s profile (GET /rest/api/3/myself)', async () => {
+    const noZone = connectionFor('jira', { baseUrl: J, auth: conn.auth, options: { project: 'CHG' } });
+    const jql: string[] = [];
+    server.use(
+      // The user object as Jira renders it (cf. `user` in vendor-payloads/jira-issue_updated.json).
+      http.get(`${J}/rest/api/3/myself`, () =>
+        HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'America/New_York', locale: 'en_US' }),
+      ),
+      http.get(`${J}/rest/api/3/search/jql`, ({ request }) => {
+        jql.push(new URL(request.url).searchParams.get('jql')!);
+        return HttpResponse.json({ issues: [], isLast: true });
+      }),
+    );
+    const ctx = await actionContext(jira, noZone, { cursor: JSON.stringify({ since: '2024-11-24T12:59:10.000Z', seen: [] }) });
+    await allPages(jira.reconcile!(ctx));
+    // 12:59:10Z is 07:59 in New York; read as UTC, "12:58" would be 17:58Z there and skip five hours of updates.
+    assert.deepEqual(jql, ['(project = "CHG") AND updated >= "2024-11-24 07:58" ORDER BY updated ASC']);
+  });
+
   it('without the approvals field, reads JSM approvals page by page (start/limit/isLastPage) and puts the decision before the status', async () => {
     const issue = await issueFixture(); // CHG-42, moved to Awaiting implementation by the approval
     const list = await approvalsList();
