@@ -102,8 +102,9 @@ export async function* reconcileJira(ctx: ReconcileContext): AsyncIterable<Recon
       if (Number.isFinite(at) && at > Date.parse(since)) since = new Date(at).toISOString();
       seen.add(mark);
     }
-    // Keep only marks the next query can return again (within the overlap before the new cursor).
-    const floor = Date.parse(since) - overlapMs;
+    // Keep the marks the next query can return again: from the minute of (new cursor - overlap) on, as
+    // JQL drops the seconds (zone offsets are whole minutes, so that minute starts on a UTC minute).
+    const floor = Math.floor((Date.parse(since) - overlapMs) / 60_000) * 60_000;
     seen = new Set([...seen].filter((m) => {
       const t = Date.parse(m.slice(m.indexOf('@') + 1).replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
       return !Number.isFinite(t) || t >= floor;

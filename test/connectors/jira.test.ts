@@ -216,6 +216,27 @@ describe('jira reconcile', () => {
     assert.deepEqual(JSON.parse(pages.at(-1)!.cursor), { since: '2024-11-24T13:20:00.118Z', seen: ['10042@2024-11-24T14:20:00.118+0100'] });
   });
 
+  it('does not report again an issue the next query returns because of its minute-resolution start', async () => {
+    const issue = await issueFixture();
+    const a = { ...issue, id: '10041', key: 'CHG-41', fields: { ...issue.fields, updated: '2024-11-24T14:19:30.000+0100' } };
+    const b = { ...issue, id: '10042', key: 'CHG-42', fields: { ...issue.fields, updated: '2024-11-24T14:20:50.000+0100' } };
+    const jql: string[] = [];
+    const list = await approvalsList();
+    server.use(
+      http.get(`${J}/rest/api/3/search/jql`, ({ request }) => {
+        jql.push(new URL(request.url).searchParams.get('jql')!);
+        return HttpResponse.json({ issues: [a, b], isLast: true });
+      }),
+      http.get(`${J}/rest/servicedeskapi/request/:key/approval`, () => HttpResponse.json({ ...list, size: 0, values: [] })),
+    );
+    const first = await allPages(jira.reconcile!(await actionContext(jira, conn, { cursor: JSON.stringify({ since: '2024-11-24T13:19:00.000Z', seen: [] }) })));
+    assert.deepEqual(first.flatMap((p) => p.events).map((e) => e.link.externalId), ['CHG-41', 'CHG-42']);
+    const second = await allPages(jira.reconcile!(await actionContext(jira, conn, { cursor: first.at(-1)!.cursor })));
+    // 13:20:50Z less the minute of overlap is 14:19:50 in Berlin; JQL reads "14:19", so CHG-41 (14:19:30) comes back.
+    assert.equal(jql[1], '(project = "CHG") AND updated >= "2024-11-24 14:19" ORDER BY updated ASC');
+    assert.deepEqual(second.flatMap((p) => p.events).map((e) => e.link.externalId), []);
+  });
+
   it('without options.timeZone, writes the JQL date in the time zone of the API user’s profile (GET /rest/api/3/myself)', async () => {
     const noZone = connectionFor('jira', { baseUrl: J, auth: conn.auth, options: { project: 'CHG' } });
     const jql: string[] = [];
