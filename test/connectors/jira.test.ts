@@ -161,6 +161,39 @@ describe('jsm approvals', () => {
     });
   });
 
+  it('answers the pending approval assigned to the hub account when another pending one is not', async () => {
+    const list = await approvalsList();
+    const notMine = { ...list.values[0], id: '6', name: 'Security approval', canAnswerApproval: false };
+    const posted: string[] = [];
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json({ ...list, size: 2, values: [notMine, list.values[0]] })),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/:id`, ({ params }) => {
+        posted.push(String(params.id));
+        return HttpResponse.json({ ...list.values[0], finalDecision: 'approved' });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'approved' } });
+    assert.deepEqual(posted, ['7']);
+  });
+
+  it('gives the approver refusal when Jira answers 403 to the decision', async () => {
+    const list = await approvalsList();
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, () =>
+        HttpResponse.json({ errorMessages: ['You are not an approver on this request.'], errors: {} }, { status: 403 }),
+      ),
+    );
+    const ctx = await actionContext(jira, conn);
+    await assert.rejects(actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx), (e: Error) => {
+      assert.equal(e.name, 'PermanentError');
+      assert.match(e.message, /the hub's Jira account is not an approver of "Change manager approval"; JSM accepts answers only from assigned approvers.*\(Jira: .*You are not an approver on this request\.\)$/);
+      return true;
+    });
+  });
+
   it('treats an approval already answered the same way as done', async () => {
     const list = await approvalsList();
     list.values[0]!.finalDecision = 'approved';

@@ -2,7 +2,7 @@
 // as its owner: the hub can record a decision only on approvals assigned to the hub's own Jira account
 // (add that account as an approver, e.g. through the approver group). Jira Cloud's answer endpoint
 // takes no comment, so the rationale is posted as a separate internal comment.
-import { PermanentError, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
+import { HttpError, PermanentError, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
 import { approvalsPath, listApprovals } from '../jsm-approvals.ts';
 import { approvalDecisions, issueLink } from '../parse.ts';
 
@@ -19,18 +19,26 @@ export const recordDecision: ActionDefinition = {
     const candidates = wantedId ? approvals.filter((a) => a.id === wantedId) : approvals;
     if (candidates.length === 0) throw new PermanentError(`${key} has no JSM approval${wantedId ? ` ${wantedId}` : ''}`);
     const final = outcome === 'approve' ? 'approved' : 'declined';
-    const pending = candidates.find((a) => a.finalDecision === 'pending');
+    // canAnswerApproval is per caller: of several pending approvals, answer the one assigned to the hub's account.
+    const pending = candidates.find((a) => a.finalDecision === 'pending' && a.canAnswerApproval) ?? candidates.find((a) => a.finalDecision === 'pending');
     if (!pending) {
       if (candidates.some((a) => a.finalDecision === final)) return { status: 'already-done', link: input.link, result: { approvalId: candidates[0]!.id } };
       throw new PermanentError(`${key}: approval ${candidates[0]!.id} is already ${candidates[0]!.finalDecision} in Jira`);
     }
-    if (!pending.canAnswerApproval) {
-      throw new PermanentError(
-        `${key}: the hub's Jira account is not an approver of "${pending.name}"; JSM accepts answers only from assigned approvers, so decide in Jira or add the hub's account as an approver`,
+    const notApprover = (jira?: string) =>
+      new PermanentError(
+        `${key}: the hub's Jira account is not an approver of "${pending.name}"; JSM accepts answers only from assigned approvers, so decide in Jira or add the hub's account as an approver${jira ? ` (Jira: ${jira})` : ''}`,
       );
+    if (!pending.canAnswerApproval) throw notApprover();
+    try {
+      // The path takes the approval id as an integer; the body of the list has it as a string.
+      await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
+    } catch (err) {
+      // JSM refuses an answer from anyone but an assigned approver even when the list said otherwise
+      // (approvers changed since it was read): the same refusal, with Jira's words.
+      if (err instanceof HttpError && err.status === 403) throw notApprover(err.message);
+      throw err;
     }
-    // The path takes the approval id as an integer; the body of the list has it as a string.
-    await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
     const rationale = typeof input.params.rationale === 'string' && input.params.rationale !== '' ? input.params.rationale : null;
     if (rationale) {
       await ctx.http.request({
