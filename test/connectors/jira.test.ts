@@ -152,7 +152,10 @@ describe('jsm approvals', () => {
   it('says plainly that only an assigned approver can answer when the hub account is not one', async () => {
     const list = await approvalsList();
     list.values[0]!.canAnswerApproval = false;
-    server.use(http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)));
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)),
+      http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
+    );
     const ctx = await actionContext(jira, conn);
     await assert.rejects(actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx), (e: Error) => {
       assert.equal(e.name, 'PermanentError');
@@ -176,6 +179,29 @@ describe('jsm approvals', () => {
     const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx);
     assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'approved' } });
     assert.deepEqual(posted, ['7']);
+  });
+
+  it('treats a retried job whose answer Jira already took as done while the approval waits for other approvers', async () => {
+    const list = await approvalsList();
+    const first = list.values[0]!;
+    const mia = (first.approvers as Record<string, unknown>[])[0]!;
+    const hub = { approver: { ...(mia.approver as object), accountId: '712020:hub-bot', displayName: 'Approval Hub' }, approverDecision: 'approved' };
+    // "At least 2 approvers": the hub's answer is in, Mia's is not, so the approval is still pending and
+    // canAnswerApproval is false for the hub's account now that it has answered.
+    const waiting = { ...first, canAnswerApproval: false, approvers: [hub, mia] };
+    const posted: unknown[] = [];
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json({ ...list, values: [waiting] })),
+      http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, async ({ request }) => {
+        posted.push(await request.json());
+        return HttpResponse.json({ errorMessages: ['You have already answered this approval.'], errors: {} }, { status: 400 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx);
+    assert.deepEqual(result, { status: 'already-done', link, result: { approvalId: '7', decision: 'approved' } });
+    assert.deepEqual(posted, []);
   });
 
   it('gives the approver refusal when Jira answers 403 to the decision', async () => {

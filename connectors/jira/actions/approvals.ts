@@ -29,7 +29,17 @@ export const recordDecision: ActionDefinition = {
       new PermanentError(
         `${key}: the hub's Jira account is not an approver of "${pending.name}"; JSM accepts answers only from assigned approvers, so decide in Jira or add the hub's account as an approver${jira ? ` (Jira: ${jira})` : ''}`,
       );
-    if (!pending.canAnswerApproval) throw notApprover();
+    if (!pending.canAnswerApproval) {
+      // canAnswerApproval is also false once the hub's account has answered an approval that still waits
+      // for other approvers: a retried job finds its own answer among the approvers.
+      const me = (await ctx.http.request<{ accountId?: string } | null>({ method: 'GET', path: '/rest/api/3/myself' })).body?.accountId;
+      const mine = me ? pending.approvers.find((a) => a.approver.accountId === me) : undefined;
+      if (mine?.approverDecision === final) return { status: 'already-done', link: input.link, result: { approvalId: pending.id, decision: final } };
+      if (mine && mine.approverDecision !== 'pending') {
+        throw new PermanentError(`${key}: the hub's Jira account already answered "${pending.name}" with ${mine.approverDecision}; JSM does not take a second answer`);
+      }
+      throw notApprover();
+    }
     try {
       // The path takes the approval id as an integer; the body of the list has it as a string.
       await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
