@@ -165,6 +165,21 @@ describe('jira against the fake site', () => {
     assert.ok(events.some((e) => e.type === 'record.updated' && e.link.externalId === issue.key && e.fields.state === 'approved'));
   });
 
+  it('finds a fresh update when the API user’s profile is west of UTC and options.timeZone is not set', async () => {
+    const west = await startFakeJira({ profileOffsetMinutes: -300 });
+    try {
+      const noZone = connectionFor('jira', { baseUrl: west.url, auth: conn.auth, options: { project: 'CHG' } });
+      const issue = west.createIssue({ summary: 'Deploy ledger 3.2.1' });
+      west.transitionAs('5b10ac8d82e05b22cc7d4ef5', issue.key, 'Approve');
+      const now = new Date();
+      const ctx = await actionContext(jira, noZone, { now, cursor: JSON.stringify({ since: new Date(now.getTime() - 60_000).toISOString(), seen: [] }) });
+      const events = (await allPages(jira.reconcile!(ctx))).flatMap((p) => p.events);
+      assert.ok(events.some((e) => e.type === 'record.updated' && e.link.externalId === issue.key), 'JQL written in UTC would start five hours late');
+    } finally {
+      await west.close();
+    }
+  });
+
   it('comments and transitions through the v3 API', async () => {
     const issue = jr.createIssue({ summary: 'Deploy billing 1.4.0' });
     const ctx = await actionContext(jira, conn);

@@ -19,7 +19,8 @@ export interface FakeJiraOptions {
   accounts?: JiraAccount[];
   /** Approvals needed for an approval to be approved (JSM condition "at least N"). Default 1. */
   approvalsRequired?: number;
-  /** Minutes east of UTC of the API user's profile timezone: JQL dates are read in it. Default 0. */
+  /** Minutes east of UTC of the API user's profile timezone: JQL dates are read in it, and
+   * GET /rest/api/3/myself reports it (as Etc/GMT∓h, so whole hours only). Default 0 (UTC). */
   profileOffsetMinutes?: number;
   now?: () => number;
   /** Custom field id of the JSM "Approvals" field (e.g. customfield_10027): when set, issues carry their
@@ -173,6 +174,10 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
   const accounts = opts.accounts ?? DEFAULT_ACCOUNTS;
   const approvalsRequired = opts.approvalsRequired ?? 1;
   const offsetMs = (opts.profileOffsetMinutes ?? 0) * 60_000;
+  const offsetHours = (opts.profileOffsetMinutes ?? 0) / 60;
+  if (!Number.isInteger(offsetHours)) throw new Error('fake Jira: profileOffsetMinutes must be whole hours');
+  // IANA's Etc/GMT zones count the other way: UTC+1 is Etc/GMT-1.
+  const profileZone = offsetHours === 0 ? 'UTC' : `Etc/GMT${offsetHours > 0 ? '-' : '+'}${Math.abs(offsetHours)}`;
   const issues = new Map<string, JiraIssue>();
   const approvals: JsmApproval[] = [];
   let nextIssue = 10041;
@@ -396,7 +401,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
   const router = new Router()
     .on('GET', '/rest/api/3/myself', (req) => {
       const a = account(req.caller!);
-      return { status: 200, body: { ...user(a.accountId), emailAddress: a.email } };
+      return { status: 200, body: { ...user(a.accountId), emailAddress: a.email, timeZone: profileZone } };
     })
     .on('GET', '/rest/api/3/issue/:key', (req) => {
       const i = findIssue(req.params.key!);
