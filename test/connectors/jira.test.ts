@@ -81,6 +81,35 @@ describe('jira comment and transition', () => {
     assert.equal(comments.length, 1);
   });
 
+  it('finds its comment on a retry through POST /rest/api/3/comment/list?expand=properties when the issue’s comment page has no properties', async () => {
+    // Stored as Jira keeps them; GET .../comment documents only `renderedBody` as an expand, so its page
+    // carries no properties; POST /rest/api/3/comment/list documents `properties`.
+    const stored: { id: string; body: unknown; properties: unknown[] }[] = [];
+    const render = (c: (typeof stored)[number]) => ({ self: `${J}/rest/api/3/issue/10042/comment/${c.id}`, id: c.id, body: c.body, created: '2024-11-24T14:21:00.000+0100', updated: '2024-11-24T14:21:00.000+0100', jsdPublic: true });
+    const listed: unknown[] = [];
+    server.use(
+      http.get(`${J}/rest/api/3/issue/CHG-42/comment`, () => HttpResponse.json({ startAt: 0, maxResults: 50, total: stored.length, comments: stored.map(render) })),
+      http.post(`${J}/rest/api/3/issue/CHG-42/comment`, async ({ request }) => {
+        const body = (await request.json()) as { body: unknown; properties?: unknown[] };
+        stored.push({ id: String(10100 + stored.length), body: body.body, properties: body.properties ?? [] });
+        return HttpResponse.json(render(stored.at(-1)!), { status: 201 });
+      }),
+      http.post(`${J}/rest/api/3/comment/list`, async ({ request }) => {
+        assert.equal(new URL(request.url).searchParams.get('expand'), 'properties');
+        const { ids } = (await request.json()) as { ids: number[] };
+        listed.push(ids);
+        const values = stored.filter((c) => ids.includes(Number(c.id))).map((c) => ({ ...render(c), properties: c.properties }));
+        return HttpResponse.json({ maxResults: 1000, startAt: 0, total: values.length, isLast: true, values });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const input = actionInput('comment', { idempotencyKey: 'chg_1:announce:4', link, params: { message: 'Change approved by CAB' } });
+    assert.deepEqual(await actionOf(jira, 'comment')(input, ctx), { status: 'done', link, result: { commentId: '10100' } });
+    assert.deepEqual(await actionOf(jira, 'comment')(input, ctx), { status: 'already-done', link, result: { commentId: '10100' } });
+    assert.equal(stored.length, 1);
+    assert.deepEqual(listed, [[10100]]);
+  });
+
   it('picks the transition whose target status is configured for the state and posts it', async () => {
     let posted: unknown = null;
     server.use(
