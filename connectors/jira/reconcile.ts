@@ -67,9 +67,9 @@ async function profileTimeZone(ctx: ReconcileContext): Promise<string> {
 export async function* reconcileJira(ctx: ReconcileContext): AsyncIterable<ReconcilePage> {
   const options = ctx.connection.options;
   const lookback = typeof options.reconcileLookbackMinutes === 'number' ? options.reconcileLookbackMinutes : defaultLookbackMinutes;
-  const timeZone = typeof options.timeZone === 'string' ? options.timeZone : await profileTimeZone(ctx);
   const scope = typeof options.jql === 'string' ? options.jql : typeof options.project === 'string' ? `project = "${options.project}"` : null;
   if (!scope) throw new Error(`connection ${ctx.connection.id}: set options.project or options.jql (Jira search must be bounded)`);
+  const timeZone = typeof options.timeZone === 'string' ? options.timeZone : await profileTimeZone(ctx);
   const cursor = readCursor(ctx.cursor, ctx.now(), lookback);
   const approvalsField = approvalsFieldOf(ctx);
   const extra = Array.isArray(options.fields) ? options.fields.map(String) : [];
