@@ -1,6 +1,7 @@
 // Canonical events (from webhooks or reconciliation) → engine commands. Each event ends as
 // 'processed', or 'ignored' with a reason a person can read (no change linked, decision already known,
 // the engine refused it), so a delivery's status always says what became of it.
+import { compareVersions } from '../core/link-version.ts';
 import type { Change, ChangeState, Decision, Step } from '../core/types.ts';
 import type { CanonicalEvent, ExternalRef, Json, JsonObject } from '../sdk/index.ts';
 import { StoreConflictError, type LinkRecord } from '../store/port.ts';
@@ -153,8 +154,8 @@ async function onRecordUpdated(ctx: PipelineContext, connectionId: string, event
   if (!record) return { status: 'ignored', reason: `change ${link.changeId} is linked but not stored` };
   const change = changeOf(record);
   const sourceTool = sourceToolOf(ctx, connectionId);
-  const externalMoved = event.link.version == null || event.link.version !== link.versionSeen;
-  if (!externalMoved) return { status: 'ignored', reason: `${connectionId} ${event.link.kind} ${event.link.externalId} version ${event.link.version} was already seen` };
+  const late = lateVersion(connectionId, event.link, link.versionSeen, true);
+  if (late) return { status: 'ignored', reason: late };
 
   const { state, ...rest } = event.fields as JsonObject & { state?: unknown };
   const seen = (extra: JsonObject = {}) =>
@@ -191,6 +192,9 @@ async function onRecordUpdated(ctx: PipelineContext, connectionId: string, event
 async function onIncident(ctx: PipelineContext, connectionId: string, event: Extract<CanonicalEvent, { type: 'incident.updated' }>, meta: CommandMeta): Promise<EventOutcome> {
   const link = await ctx.store.links.find(connectionId, event.link.kind, event.link.externalId);
   if (!link) return { status: 'ignored', reason: `no change is linked to ${connectionId} ${event.link.kind} ${event.link.externalId}` };
+  // PagerDuty orders per incident only within one subscription; a redelivery can still come after newer news.
+  const late = lateVersion(connectionId, event.link, link.versionSeen, false);
+  if (late) return { status: 'ignored', reason: late };
   const i = event.incident as Record<string, unknown>;
   const status = i.status === 'triggered' || i.status === 'acknowledged' || i.status === 'resolved' ? i.status : 'triggered';
   const incident = {
@@ -206,6 +210,16 @@ async function onIncident(ctx: PipelineContext, connectionId: string, event: Ext
   await upsertLink(ctx, link.changeId, connectionId, { ...linkRef(link), version: event.link.version ?? link.versionSeen });
   if (!outcome.ok) return { status: 'ignored', reason: `incident update not applied: ${outcome.reason}` };
   return { status: 'processed', changeId: link.changeId };
+}
+
+/** Why an event's record version must not be applied (null when it may): older than the version the
+ * link last saw, or, where `sameIsSeen`, that very version again. */
+function lateVersion(connectionId: string, ref: ExternalRef, seen: string | null, sameIsSeen: boolean): string | null {
+  const order = compareVersions(ref.version, seen);
+  const record = `${connectionId} ${ref.kind} ${ref.externalId}`;
+  if (order === 'older') return `${record} version ${ref.version} is older than version ${seen} already applied (a late delivery)`;
+  if (order === 'same' && sameIsSeen) return `${record} version ${ref.version} was already seen`;
+  return null;
 }
 
 function isObject(v: unknown): v is JsonObject {

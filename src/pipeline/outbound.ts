@@ -1,6 +1,7 @@
 // Runs one outbound job: checks the ledger (a job already done is never repeated, even when the queue
 // runs it again after a crash), calls the connector's action through the connection's HTTP client,
 // records the result and any link it created, and maps vendor failures onto the queue's retry rules.
+import { compareVersions } from '../core/link-version.ts';
 import { CircuitOpenError } from '../http-client/index.ts';
 import { PermanentError, RetryLaterError, type Job } from '../queue/port.ts';
 import { HttpError, type JsonObject } from '../sdk/index.ts';
@@ -67,7 +68,8 @@ export async function runOutbound(ctx: PipelineContext, job: Job<OutboundPayload
       kind: target.kind,
       externalId: target.externalId,
       url: result.link?.url ?? existing?.url ?? null,
-      versionSeen: result.link?.version ?? existing?.versionSeen ?? null,
+      // A webhook processed meanwhile may already have shown a newer version than this write's answer.
+      versionSeen: compareVersions(result.link?.version, existing?.versionSeen) === 'older' ? existing!.versionSeen : (result.link?.version ?? existing?.versionSeen ?? null),
       data: { ...(existing?.data ?? {}), ...(result.link?.data ?? {}), ...(typeof synced === 'string' ? { syncedState: synced } : {}) },
     });
   }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { HubConfig } from '../../src/config/types.ts';
-import { api, deliver, startHub, waitFor, GH_SECRET, SN_SECRET, type PipelineHub } from './harness.ts';
+import { api, deliver, explain, startHub, waitFor, GH_SECRET, SN_SECRET, type PipelineHub } from './harness.ts';
 
 async function approvedInHubThenRejectedInServiceNow(hub: PipelineHub, runId: number) {
   const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId, environment: 'staging', ref: `conflict-${runId}` }));
@@ -89,5 +89,38 @@ describe('conflicting decisions, conflicts.rule: manual', () => {
     assert.ok(audit.some((t) => t.action === 'state:cancelled' && t.actor === 'omar.haddad@acme.example'));
     const again = await api(hub, admin, 'POST', `/api/v1/conflicts/${conflictId}/resolve`, { outcome: 'approve', rationale: 'changed my mind' });
     assert.equal(again.status, 409);
+  });
+});
+
+describe('a ServiceNow update that arrives after a newer one', () => {
+  let hub: PipelineHub;
+  before(async () => { hub = await startHub(); });
+  after(() => hub.close());
+
+  it('is not applied over the newer state: the delivery is ignored, saying it is late', async () => {
+    const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId: 7003, environment: 'staging', ref: 'late-update-7003' }));
+    assert.equal(sent.status, 202, sent.body);
+    const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes('late-update-7003')));
+    const changeId = record.correlation_id!;
+    const base = Number(record.sys_mod_count ?? '0');
+    // Two business-rule posts of the record, sent newest first: cancelled at base+2, then the
+    // pending-approval it had at base+1 (ServiceNow guarantees no order, and retries fail over).
+    const body = (state: string, modCount: number) => ({ event: 'record.updated', table: 'change_request', instance: hub.sn.url, changed: ['state'], record: { ...record, state, sys_mod_count: String(modCount) } });
+    const viewer = await hub.token(['viewer']);
+    const settled = async (res: { status: number; body: string }) => {
+      assert.equal(res.status, 202, res.body);
+      const id = JSON.parse(res.body).deliveryId as string;
+      return waitFor(`delivery ${id}`, async () => { const d = (await api(hub, viewer, 'GET', `/api/v1/deliveries/${id}`)).json; return d.status === 'received' ? null : d; });
+    };
+    const newer = await settled(await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), body('4', base + 2), { secret: SN_SECRET })));
+    assert.equal(newer.status, 'processed', await explain(hub, changeId));
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
+
+    const older = await settled(await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), body('-4', base + 1), { secret: SN_SECRET })));
+    assert.equal(older.status, 'ignored');
+    assert.match(older.reason, new RegExp(`servicenow change_request ${record.sys_id} version ${base + 1} is older than version ${base + 2} already applied`));
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
+    const viewerConflicts = (await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items;
+    assert.deepEqual(viewerConflicts, [], 'a late delivery is not a disagreement between tools');
   });
 });

@@ -78,5 +78,14 @@ describe('PagerDuty incidents on linked changes', () => {
     assert.equal(view.incident.status, 'resolved');
     const trail = await hub.store.audit.listForChange(change.id);
     assert.ok(trail.some((e) => e.sourceTool === 'pagerduty'), `an audit entry from PagerDuty:\n${await explain(hub, change.id)}`);
+
+    // The triggered event again, under a new X-Webhook-Id (another subscription, or a resend): older
+    // news than the resolution already applied, so the incident stays resolved and the delivery says why.
+    const late = await sendPagerDuty(fixture('incident-triggered'));
+    const l = await settled(JSON.parse(late.body).deliveryId);
+    assert.equal(l.status, 'ignored');
+    assert.match(l.reason, /pagerduty incident Q1ABCDE2FGHIJK version .* is older than version .* already applied \(a late delivery\)/);
+    view = (await api(hub, viewer, 'GET', `/api/v1/changes/${change.id}`)).json;
+    assert.equal(view.incident.status, 'resolved');
   });
 });
