@@ -3,7 +3,11 @@
 //   sysparm_query=sys_updated_on>=<cursor>^ORDERBYsys_updated_on^ORDERBYsys_id
 // Ordering by sys_id as well keeps paging stable when many records share one second. The cursor is
 // ServiceNow's UTC "YYYY-MM-DD HH:mm:ss"; >= re-reads the boundary second, which is harmless because
-// events carry sys_mod_count as their version.
+// events carry sys_mod_count as their version. The cursor is the newest change_request update read, never
+// a newer approval's: change_request is read first, so a change updated while the approvals were being
+// read is older than they are and would be skipped, whereas every approval older than a change read
+// earlier was already there. Approvals newer than the cursor are read again next time, and a decision
+// already recorded counts once.
 import type { CanonicalEvent, ReconcileContext, ReconcilePage } from '../../src/sdk/index.ts';
 import { changeEvent, decisionEvent, type ServiceNowRecord } from './parse.ts';
 import { tablePath } from './table-api.ts';
@@ -48,7 +52,7 @@ export async function* reconcileServiceNow(ctx: ReconcileContext): AsyncIterable
     for await (const records of pages) {
       const events: CanonicalEvent[] = [];
       for (const record of records) {
-        if (typeof record.sys_updated_on === 'string' && record.sys_updated_on > newest) newest = record.sys_updated_on;
+        if (table === 'change_request' && typeof record.sys_updated_on === 'string' && record.sys_updated_on > newest) newest = record.sys_updated_on;
         const parsed = table === 'change_request' ? changeEvent(record, ctx.normalize, ctx.connection.baseUrl) : decisionEvent(record, ctx.normalize);
         if (parsed.status === 'events') events.push(...parsed.events);
         else if (parsed.status === 'failed') ctx.log.warn({ connection: ctx.connection.id, table, sysId: record.sys_id, reason: parsed.reason }, 'servicenow record not reconciled');

@@ -243,6 +243,32 @@ describe('servicenow reconcile', () => {
     assert.deepEqual(pages.map((p) => p.cursor), ['2024-11-24 13:00:00', '2024-11-24 13:00:00', '2024-11-24 13:00:00', '2024-11-24 13:11:00']);
   });
 
+  it('does not skip a change updated while the approvals were being read', async () => {
+    // A tiny instance: each table answers sys_updated_on>=<since> from its rows, as the Table API does.
+    const change: JsonObject = (await responses('change_request.json')).result;
+    const changes: JsonObject[] = [
+      { ...change, sys_id: 'a'.repeat(32), number: 'CHG0030020', state: '-3', sys_updated_on: '2024-11-24 13:10:00', sys_mod_count: '1' },
+      { ...change, sys_id: 'b'.repeat(32), number: 'CHG0030021', state: '-3', sys_updated_on: '2024-11-24 12:00:00', sys_mod_count: '1' },
+    ];
+    const approval = (await responses('sysapproval_approver.json')).result[1]!;
+    const approvals = [{ ...approval, sysapproval: 'c'.repeat(32), 'approver.email': 'beth.anglin@example.com', sys_updated_on: '2024-11-24 13:10:02' }];
+    const since = (url: URL) => /sys_updated_on>=([0-9-]+ [0-9:]+)/.exec(url.searchParams.get('sysparm_query') ?? '')![1]!;
+    const answer = (rows: JsonObject[], url: URL) => HttpResponse.json({ result: rows.filter((r) => (r.sys_updated_on as string) >= since(url)) });
+    let readingApprovals = 0;
+    server.use(
+      http.get(`${SN}/api/now/table/change_request`, ({ request }) => answer(changes, new URL(request.url))),
+      http.get(`${SN}/api/now/table/sysapproval_approver`, ({ request }) => {
+        // Meanwhile someone moves change B on (13:10:01): after change_request was read, before this approval (13:10:02).
+        if (readingApprovals++ === 0) Object.assign(changes[1]!, { state: '-2', approval: 'approved', sys_updated_on: '2024-11-24 13:10:01', sys_mod_count: '2' });
+        return answer(approvals, new URL(request.url));
+      }),
+    );
+    const first = await allPages(servicenow.reconcile!(await actionContext(servicenow, conn, { cursor: '2024-11-24 13:00:00' })));
+    const second = await allPages(servicenow.reconcile!(await actionContext(servicenow, conn, { cursor: first.at(-1)!.cursor })));
+    const changesSeen = [...first, ...second].flatMap((p) => p.events).filter((e) => e.type === 'record.updated').map((e) => `${e.link.externalId.slice(0, 1)}@${e.link.version}`);
+    assert.ok(changesSeen.includes('b@2'), `change B's update at 13:10:01 is read by one of the runs (read: ${changesSeen.join(', ')})`);
+  });
+
   it('starts from the lookback window without a cursor and logs records the mapping cannot read', async () => {
     let query = '';
     server.use(
