@@ -182,6 +182,62 @@ describe('servicenow comment, record-decision and sync-state', () => {
     });
   });
 
+  it('leaves an approval ServiceNow withdrew (cancelled, not_required, duplicate, not requested) unanswered', async () => {
+    const requested = (await responses('sysapproval_approver.json')).result[0]!;
+    let patches = 0;
+    let state = '';
+    server.use(
+      http.get(`${SN}/api/now/table/sysapproval_approver/0a8b2c3d47c12200e0ef563dbb9a71a1`, () => HttpResponse.json({ result: { ...requested, state } })),
+      http.patch(`${SN}/api/now/table/sysapproval_approver/0a8b2c3d47c12200e0ef563dbb9a71a1`, () => {
+        patches++;
+        return HttpResponse.json({ result: { ...requested, state: 'approved' } });
+      }),
+    );
+    const ctx = await actionContext(servicenow, conn);
+    for (state of ['cancelled', 'not_required', 'duplicate', 'not requested']) {
+      const result = await actionOf(servicenow, 'record-decision')(
+        actionInput('record-decision', { link: changeLink, params: { outcome: 'approve', approvalId: '0a8b2c3d47c12200e0ef563dbb9a71a1' } }),
+        ctx,
+      );
+      assert.equal(result.status, 'already-done', state);
+      assert.equal(result.result?.skipped, `approval 0a8b2c3d47c12200e0ef563dbb9a71a1 is ${state} in ServiceNow: it awaits no decision`);
+    }
+    assert.equal(patches, 0);
+  });
+
+  it("answers the approver's requested approval, not an older one of theirs ServiceNow cancelled in the same second", async () => {
+    const [requested] = (await responses('sysapproval_approver.json')).result;
+    // Sent back and asked again: the old request was cancelled as the new one was made.
+    const cancelled = { ...requested!, sys_id: 'f'.repeat(32), state: 'cancelled', sys_created_on: '2024-11-24 12:40:00', sys_updated_on: '2024-11-24 13:02:39' };
+    const rows: JsonObject[] = [cancelled, requested!];
+    const patched: string[] = [];
+    server.use(
+      http.get(`${SN}/api/now/table/sysapproval_approver`, ({ request }) => {
+        // As the instance: the conditions the hub sent, in the order it asked for (ties keep table order).
+        const query = new URL(request.url).searchParams.get('sysparm_query') ?? '';
+        const conditions = query.split('^').filter((c) => !c.startsWith('ORDERBY'));
+        const matching = rows.filter((r) => conditions.every((c) => {
+          const [field, value] = c.split('=') as [string, string];
+          if (field === 'approver.email') return value === 'beth.anglin@acme.example';
+          if (field === 'sysapproval') return value === (r.sysapproval as { value: string }).value;
+          return r[field] === value;
+        }));
+        return HttpResponse.json({ result: matching.slice(0, 1) });
+      }),
+      http.patch(`${SN}/api/now/table/sysapproval_approver/:sysId`, ({ params }) => {
+        patched.push(params.sysId as string);
+        return HttpResponse.json({ result: { ...requested!, state: 'approved' } });
+      }),
+    );
+    const ctx = await actionContext(servicenow, conn);
+    const result = await actionOf(servicenow, 'record-decision')(
+      actionInput('record-decision', { link: changeLink, params: { outcome: 'approve', approver: 'beth.anglin@acme.example' } }),
+      ctx,
+    );
+    assert.equal(result.status, 'done');
+    assert.deepEqual(patched, ['0a8b2c3d47c12200e0ef563dbb9a71a1']);
+  });
+
   it('sets the ServiceNow state for a canonical state, and skips it when already there', async () => {
     let state = '-3';
     const patches: unknown[] = [];

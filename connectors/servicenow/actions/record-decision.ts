@@ -16,12 +16,13 @@ export const recordDecision: ActionDefinition = {
     if (typeof input.params.approvalId === 'string') {
       approval = await getRecord(ctx.http, 'sysapproval_approver', input.params.approvalId, fields);
     } else if (input.link?.kind === 'change_request' && typeof input.params.approver === 'string') {
-      approval = await findOne(
-        ctx.http,
-        'sysapproval_approver',
-        `sysapproval=${input.link.externalId}^approver.email=${queryValue(input.params.approver)}^ORDERBYDESCsys_updated_on`,
-        fields,
-      );
+      // The approver's pending request first: when a change is sent back and asked again, ServiceNow cancels
+      // the old request as it makes the new one, so both can carry the same sys_updated_on. Failing that,
+      // their newest approval says whether the decision is already there.
+      const theirs = `sysapproval=${input.link.externalId}^approver.email=${queryValue(input.params.approver)}`;
+      approval =
+        (await findOne(ctx.http, 'sysapproval_approver', `${theirs}^state=requested`, fields)) ??
+        (await findOne(ctx.http, 'sysapproval_approver', `${theirs}^ORDERBYDESCsys_updated_on`, fields));
       // ServiceNow asked someone else (or nobody yet): there is no approval record of theirs to answer, and
       // the hub does not create approvers in ServiceNow's approval engine. The decision stays on the hub's
       // trail and reaches ServiceNow as the state it leads to.
@@ -35,6 +36,12 @@ export const recordDecision: ActionDefinition = {
     if (approval.state === wanted.state) return { status: 'already-done', result: { approvalId: approval.sys_id } };
     if (approval.state === 'approved' || approval.state === 'rejected') {
       throw new PermanentError(`approval ${approval.sys_id} is already ${approval.state} in ServiceNow`);
+    }
+    // Only a requested approval awaits an answer. cancelled, not_required and duplicate are withdrawn, and
+    // "not requested" is not asked yet: writing a decision there would revive a request ServiceNow dropped
+    // (or jump its order), so, as for an approver ServiceNow did not ask, the decision stays on the hub's trail.
+    if (approval.state !== 'requested') {
+      return { status: 'already-done', result: { approvalId: approval.sys_id, skipped: `approval ${approval.sys_id} is ${String(approval.state)} in ServiceNow: it awaits no decision` } };
     }
     const body = { ...wanted };
     if (body.comments === null || body.comments === undefined) delete body.comments;
