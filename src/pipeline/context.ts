@@ -57,7 +57,8 @@ export function systemOfRecord(ctx: PipelineContext): ConnectionRuntime | null {
   return null;
 }
 
-/** The context a connector action runs with: the connection's one HTTP client, mappings and clock. */
+/** The context a connector action runs with: the connection's one HTTP client, mappings (both ways: an
+ * action may read a record back, e.g. ServiceNow's sync-state its current state) and clock. */
 export function actionContext(ctx: PipelineContext, conn: ConnectionRuntime): ActionContext {
-  return { connection: conn.settings, http: conn.http, log: ctx.log, now: ctx.now, render: conn.render };
+  return { connection: conn.settings, http: conn.http, log: ctx.log, now: ctx.now, render: conn.render, normalize: conn.normalize };
 }

@@ -238,6 +238,30 @@ describe('servicenow comment, record-decision and sync-state', () => {
     assert.deepEqual(patched, ['0a8b2c3d47c12200e0ef563dbb9a71a1']);
   });
 
+  it('leaves a record in another ServiceNow state for the same canonical state where it is (Authorize, legacy Work in Progress)', async () => {
+    const record: JsonObject = (await responses('change_request.json')).result;
+    let state = '';
+    const patches: unknown[] = [];
+    server.use(
+      http.get(`${SN}/api/now/table/change_request/${changeLink.externalId}`, ({ request }) => {
+        const fields = new URL(request.url).searchParams.get('sysparm_fields')!.split(',');
+        return HttpResponse.json({ result: Object.fromEntries(fields.map((f) => [f, f === 'state' ? state : record[f] ?? ''])) });
+      }),
+      http.patch(`${SN}/api/now/table/change_request/${changeLink.externalId}`, async ({ request }) => {
+        patches.push(await request.json());
+        return HttpResponse.json({ result: { sys_id: changeLink.externalId, state } });
+      }),
+    );
+    const ctx = await actionContext(servicenow, conn);
+    const sync = actionOf(servicenow, 'sync-state');
+    // -3 Authorize is pending-approval as much as -4 Assess (the value written for it); 2 is an old instance's implementing.
+    for (const [at, canonical] of [['-3', 'pending-approval'], ['2', 'implementing']] as const) {
+      state = at;
+      assert.equal((await sync(actionInput('sync-state', { link: changeLink, params: { state: canonical } }), ctx)).status, 'already-done', `${at} is ${canonical}`);
+    }
+    assert.deepEqual(patches, []);
+  });
+
   it('sets the ServiceNow state for a canonical state, and skips it when already there', async () => {
     let state = '-3';
     const patches: unknown[] = [];

@@ -3,6 +3,7 @@
 // deployment gate is answered. Real store, queue, connectors and HTTP; fake vendor servers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { actionContext } from '../../src/pipeline/context.ts';
 import { deliver, explain, startHub, waitFor, GH_SECRET, SN_SECRET, type PipelineHub } from './harness.ts';
 
 describe('S1: GitHub gate → ServiceNow approval', () => {
@@ -51,6 +52,19 @@ describe('S1: GitHub gate → ServiceNow approval', () => {
     assert.equal(answer.environment_name, 'staging');
     const change = await hub.store.changes.get(record.correlation_id!);
     assert.equal(change?.state, 'approved');
+  });
+
+  it('leaves a change in Authorize there when the hub mirrors pending-approval again', async () => {
+    const { record } = await requestDeployment(5004);
+    hub.sn.requestApproval(record.sys_id!, 'priya.natarajan');
+    assert.equal(hub.sn.record('change_request', record.sys_id!)?.state, '-3');
+    // What an outbound sync-state job runs with (a re-sync after a conflict is settled for the hub's state).
+    const ctx = await hub.pipeline.context();
+    const sn = ctx.connections.get('servicenow')!;
+    const link = { kind: 'change_request', externalId: record.sys_id! };
+    const result = await sn.actions.get('sync-state')!.run({ intent: 'sync-state', idempotencyKey: 'resync-5004', change: {}, link, params: { state: 'pending-approval' } }, actionContext(ctx, sn));
+    assert.equal(result.status, 'already-done');
+    assert.equal(hub.sn.record('change_request', record.sys_id!)?.state, '-3');
   });
 
   it('answers the gate "rejected" with the approver\'s reason', async () => {

@@ -15,8 +15,13 @@ export const syncState: ActionDefinition = {
     if (typeof target !== 'string') {
       return { status: 'already-done', link: input.link, result: { skipped: `ServiceNow has no state for "${state}" in the mapping` } };
     }
-    const current = await getRecord(ctx.http, 'change_request', input.link.externalId, 'sys_id,state');
-    if (current.state === target) return { status: 'already-done', link: input.link };
+    // short_description too: the mapping needs a title to read the record back.
+    const current = await getRecord(ctx.http, 'change_request', input.link.externalId, 'sys_id,state,short_description');
+    // The value map gives one canonical state several ServiceNow states (-4 Assess and -3 Authorize are both
+    // pending-approval; the legacy 2 Work in Progress is implementing). A record in any of them is there
+    // already: writing the first one would move it back (Authorize → Assess) or off an old instance's states.
+    const read = ctx.normalize?.('change_request', current);
+    if (current.state === target || (read?.ok && read.value.state === state)) return { status: 'already-done', link: input.link };
     await patchRecord(ctx.http, 'change_request', input.link.externalId, { state: target });
     return { status: 'done', link: input.link, result: { state: target } };
   },
