@@ -19,8 +19,9 @@ const changeFields = [
   'sys_id', 'number', 'short_description', 'state', 'approval', 'sys_created_on', 'sys_updated_on', 'sys_mod_count',
   'requested_by.email', 'assignment_group.name', 'cmdb_ci.name',
 ].join(',');
-// comments is a journal field: raw reads return "", so reconciled decisions carry no rationale.
-const approvalFields = ['sys_id', 'state', 'sysapproval', 'approver.email', 'group', 'comments', 'sys_updated_on', 'sys_mod_count'].join(',');
+// comments is a journal field: raw reads return "", so reconciled decisions carry no rationale. approver
+// (the sys_user sys_id) names an approver whose sys_user record has no email (the mapping falls back to it).
+const approvalFields = ['sys_id', 'state', 'sysapproval', 'approver', 'approver.email', 'group', 'comments', 'sys_updated_on', 'sys_mod_count'].join(',');
 
 export function serviceNowTime(date: Date): string {
   const s = date.toISOString();

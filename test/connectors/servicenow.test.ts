@@ -349,6 +349,24 @@ describe('servicenow reconcile', () => {
     assert.ok(changesSeen.includes('b@2'), `change B's update at 13:10:01 is read by one of the runs (read: ${changesSeen.join(', ')})`);
   });
 
+  it('names an approver without an email by their sys_user sys_id', async () => {
+    const approval: JsonObject = (await responses('sysapproval_approver.json')).result[1]!;
+    server.use(
+      http.get(`${SN}/api/now/table/change_request`, () => HttpResponse.json({ result: [] })),
+      http.get(`${SN}/api/now/table/sysapproval_approver`, ({ request }) => {
+        // As the Table API answers sysparm_fields with sysparm_exclude_reference_link: only the fields asked
+        // for, references as sys_ids, a dot-walk to an empty email as "".
+        const fields = new URL(request.url).searchParams.get('sysparm_fields')!.split(',');
+        const value = (f: string) => (f === 'approver.email' ? '' : f in approval ? ((approval[f] as { value?: string }).value ?? approval[f]) : '');
+        return HttpResponse.json({ result: [Object.fromEntries(fields.map((f) => [f, value(f)]))] });
+      }),
+    );
+    const ctx = await actionContext(servicenow, conn, { cursor: '2024-11-24 13:00:00' });
+    const events = (await allPages(servicenow.reconcile!(ctx))).flatMap((p) => p.events);
+    assert.deepEqual(ctx.log.entries, []);
+    assert.deepEqual(events.map((e) => (e.type === 'decision.recorded' ? [e.outcome, e.actor] : e.type)), [['approve', 'a8f98bb0eb32010045e1a5115206fe3a']]);
+  });
+
   it('starts from the lookback window without a cursor and logs records the mapping cannot read', async () => {
     let query = '';
     server.use(

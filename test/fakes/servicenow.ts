@@ -533,7 +533,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     const fields =
       table === 'change_request'
         ? ['sys_id', 'number', 'short_description', 'description', 'type', 'state', 'approval', 'risk', 'justification', 'start_date', 'end_date', 'backout_plan', 'correlation_id', 'sys_created_on', 'sys_updated_on', 'sys_mod_count']
-        : ['sys_id', 'state', 'sysapproval', 'group', 'source_table', 'sys_updated_on', 'sys_mod_count'];
+        : ['sys_id', 'state', 'sysapproval', 'approver', 'group', 'source_table', 'sys_updated_on', 'sys_mod_count'];
     const record: Record<string, string> = {};
     for (const f of fields) record[f] = rec[f] ?? '';
     if (table === 'change_request') {
