@@ -16,9 +16,10 @@ export const recordDecision: ActionDefinition = {
     if (typeof input.params.approvalId === 'string') {
       approval = await getRecord(ctx.http, 'sysapproval_approver', input.params.approvalId, fields);
     } else if (input.link?.kind === 'change_request' && typeof input.params.approver === 'string') {
-      // The approver's pending request first: when a change is sent back and asked again, ServiceNow cancels
-      // the old request as it makes the new one, so both can carry the same sys_updated_on. Failing that,
-      // their newest approval says whether the decision is already there.
+      // The approver's pending request first: one approver can hold several approval records on a change
+      // (a change asked again keeps the earlier round's, cancelled or decided), and the newest update need
+      // not be the pending one (a round's records change in the same second). Failing that, their newest
+      // approval says whether the decision is already there.
       const theirs = `sysapproval=${input.link.externalId}^approver.email=${queryValue(input.params.approver)}`;
       approval =
         (await findOne(ctx.http, 'sysapproval_approver', `${theirs}^state=requested`, fields)) ??
