@@ -161,14 +161,16 @@ async function onRecordUpdated(ctx: PipelineContext, connectionId: string, event
   const seen = (extra: JsonObject = {}) =>
     upsertLink(ctx, change.id, connectionId, { ...linkRef(link), version: event.link.version ?? link.versionSeen, url: event.link.url ?? link.url, data: { ...link.data, ...extra } });
   let applied = false;
-  if (typeof state === 'string' && state !== change.state) {
+  // `syncedState` is the state both sides agreed on at the last sync with this record. A tool still
+  // showing it has not moved: the hub moved since, and its update is on the way (queued, or held by an
+  // outage or a rate limit). Following the tool would undo the hub's step; calling it a conflict would be false.
+  const synced = typeof link.data.syncedState === 'string' ? link.data.syncedState : null;
+  if (typeof state === 'string' && state !== change.state && state !== synced) {
     if (!STATES.includes(state as ChangeState)) return { status: 'ignored', reason: `fields.state "${state}" is not a change state` };
     const outcome = await runCommand(ctx, change.id, () => ({ type: 'transition', to: state as ChangeState, actor: sourceTool, sourceTool, rationale: `state changed in ${connectionId} ${event.link.kind} ${event.link.externalId}` }), meta);
     if (!outcome.ok) {
-      // The hub cannot follow. `syncedState` is the state both sides agreed on at the last sync with
-      // this record: when the hub has moved away from it too, both sides changed since the last sync
-      // and neither wins silently.
-      const synced = typeof link.data.syncedState === 'string' ? link.data.syncedState : null;
+      // The hub cannot follow. When the hub has moved away from the synced state too, both sides
+      // changed since the last sync and neither wins silently.
       if (synced !== null && synced !== change.state) {
         const note = await onDivergentState(ctx, change, link, state as ChangeState, event.link.version ?? null, meta);
         await seen();

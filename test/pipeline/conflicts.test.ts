@@ -124,3 +124,39 @@ describe('a ServiceNow update that arrives after a newer one', () => {
     assert.deepEqual(viewerConflicts, [], 'a late delivery is not a disagreement between tools');
   });
 });
+
+describe('a ServiceNow update while the hub\'s newer state has not reached ServiceNow yet', () => {
+  let hub: PipelineHub;
+  before(async () => { hub = await startHub(); });
+  after(() => hub.close());
+
+  it('is neither followed back nor called a conflict when ServiceNow still shows the state last synced', async () => {
+    const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId: 7004, environment: 'staging', ref: 'held-sync-7004' }));
+    assert.equal(sent.status, 202, sent.body);
+    const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes('held-sync-7004')));
+    const changeId = record.correlation_id!;
+    const link = await waitFor('the synced state', async () => {
+      const l = await hub.store.links.find('servicenow', 'change_request', record.sys_id!);
+      return l?.data.syncedState ? l : null;
+    });
+    assert.equal(link.data.syncedState, 'pending-approval');
+    // ServiceNow is out for a while: the hub's state update waits in the queue.
+    hub.sn.failNext(1000, 503);
+    const priya = await hub.token(['approver'], 'priya.natarajan@acme.example');
+    const approved = await api(hub, priya, 'POST', `/api/v1/changes/${changeId}/decisions`, { outcome: 'approve', rationale: 'Canary looked fine' });
+    assert.equal(approved.status, 201, JSON.stringify(approved.json));
+    assert.equal(approved.json.change.state, 'approved');
+
+    // Meanwhile ServiceNow requests its approvals: the record's approval field moves, its state is still
+    // Assess (pending-approval), the state last synced.
+    const viewer = await hub.token(['viewer']);
+    const note = { event: 'record.updated', table: 'change_request', instance: hub.sn.url, changed: ['approval'], record: { ...record, state: '-4', approval: 'requested', sys_mod_count: String(Number(link.versionSeen ?? '0') + 1) } };
+    const res = await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), note, { secret: SN_SECRET }));
+    assert.equal(res.status, 202, res.body);
+    const id = JSON.parse(res.body).deliveryId as string;
+    const d = await waitFor(`delivery ${id}`, async () => { const r = (await api(hub, viewer, 'GET', `/api/v1/deliveries/${id}`)).json; return r.status === 'received' ? null : r; });
+    assert.equal(d.status, 'processed', JSON.stringify(d));
+    assert.equal((await hub.store.changes.get(changeId))?.state, 'approved');
+    assert.deepEqual((await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items, []);
+  });
+});
