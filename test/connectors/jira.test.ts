@@ -233,10 +233,43 @@ describe('jsm approvals', () => {
     assert.deepEqual(posted, []);
   });
 
+  it('finds its answer in after JSM refused the client\'s resend of it (the first attempt answered 503 but was taken)', async () => {
+    const list = await approvalsList();
+    const first = list.values[0]!;
+    const mia = (first.approvers as Record<string, unknown>[])[0]!;
+    const hub = { approver: { ...(mia.approver as object), accountId: '712020:hub-bot', displayName: 'Approval Hub' }, approverDecision: 'pending' };
+    let answered = false;
+    const calls: string[] = [];
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () =>
+        HttpResponse.json({ ...list, values: [{ ...first, canAnswerApproval: !answered, approvers: [{ ...hub, approverDecision: answered ? 'approved' : 'pending' }, mia] }] }),
+      ),
+      http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, () => {
+        calls.push('decision');
+        if (!answered) {
+          answered = true; // saved, but the answer is lost on the way back
+          return HttpResponse.json({ errorMessages: ['Internal server error'], errors: {} }, { status: 503 });
+        }
+        return HttpResponse.json({ errorMessage: 'You have already answered this approval.', i18nErrorMessage: { i18nKey: 'sd.approval.already.answered', parameters: [] } }, { status: 400 });
+      }),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => {
+        calls.push('comment');
+        return HttpResponse.json({ id: '1' }, { status: 201 });
+      }),
+    );
+    // The client's own resend after a 5xx (as configured in production), not a job retried later.
+    const ctx = await actionContext(jira, conn, { retries: 1 });
+    const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve', rationale: 'CAB approved' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'approved' } });
+    assert.deepEqual(calls, ['decision', 'decision', 'comment']);
+  });
+
   it('gives the approver refusal when Jira answers 403 to the decision', async () => {
     const list = await approvalsList();
     server.use(
       http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)),
+      http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
       http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, () =>
         HttpResponse.json({ errorMessages: ['You are not an approver on this request.'], errors: {} }, { status: 403 }),
       ),

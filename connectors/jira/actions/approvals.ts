@@ -2,8 +2,8 @@
 // as its owner: the hub can record a decision only on approvals assigned to the hub's own Jira account
 // (add that account as an approver, e.g. through the approver group). Jira Cloud's answer endpoint
 // takes no comment, so the rationale is posted as a separate internal comment.
-import { HttpError, PermanentError, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
-import { approvalsPath, listApprovals } from '../jsm-approvals.ts';
+import { HttpError, PermanentError, type ActionContext, type ActionDefinition, type ActionResult, type JsonObject } from '../../../src/sdk/index.ts';
+import { approvalsPath, listApprovals, type ApprovalDTO } from '../jsm-approvals.ts';
 import { approvalDecisions, issueLink } from '../parse.ts';
 
 export const recordDecision: ActionDefinition = {
@@ -32,11 +32,10 @@ export const recordDecision: ActionDefinition = {
     if (!pending.canAnswerApproval) {
       // canAnswerApproval is also false once the hub's account has answered an approval that still waits
       // for other approvers: a retried job finds its own answer among the approvers.
-      const me = (await ctx.http.request<{ accountId?: string } | null>({ method: 'GET', path: '/rest/api/3/myself' })).body?.accountId;
-      const mine = me ? pending.approvers.find((a) => a.approver.accountId === me) : undefined;
-      if (mine?.approverDecision === final) return { status: 'already-done', link: input.link, result: { approvalId: pending.id, decision: final } };
-      if (mine && mine.approverDecision !== 'pending') {
-        throw new PermanentError(`${key}: the hub's Jira account already answered "${pending.name}" with ${mine.approverDecision}; JSM does not take a second answer`);
+      const mine = await ownAnswer(ctx, pending);
+      if (mine === final) return { status: 'already-done', link: input.link, result: { approvalId: pending.id, decision: final } };
+      if (mine !== null && mine !== 'pending') {
+        throw new PermanentError(`${key}: the hub's Jira account already answered "${pending.name}" with ${mine}; JSM does not take a second answer`);
       }
       throw notApprover();
     }
@@ -44,10 +43,16 @@ export const recordDecision: ActionDefinition = {
       // The path takes the approval id as an integer; the body of the list has it as a string.
       await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
     } catch (err) {
-      // JSM refuses an answer from anyone but an assigned approver even when the list said otherwise
-      // (approvers changed since it was read): the same refusal, with Jira's words.
-      if (err instanceof HttpError && err.status === 403) throw notApprover(err.message);
-      throw err;
+      if (!(err instanceof HttpError) || err.status < 400 || err.status >= 500 || err.status === 429) throw err;
+      // The client sends the answer again after a 5xx or a dropped connection; when JSM had taken the
+      // first one, it refuses the second. Whether the answer is in decides, not the refusal.
+      const taken = await answerIn(ctx, key, pending.id, final).catch(() => false); // unknown: the refusal stands
+      if (!taken) {
+        // JSM refuses an answer from anyone but an assigned approver even when the list said otherwise
+        // (approvers changed since it was read): the same refusal, with Jira's words.
+        if (err.status === 403) throw notApprover(err.message);
+        throw err;
+      }
     }
     const rationale = typeof input.params.rationale === 'string' && input.params.rationale !== '' ? input.params.rationale : null;
     if (rationale) {
@@ -60,6 +65,18 @@ export const recordDecision: ActionDefinition = {
     return { status: 'done', link: input.link, result: { approvalId: pending.id, decision: final } };
   },
 };
+
+/** Whether approval `id` now shows `final`, as its outcome or as the hub account's own answer. */
+async function answerIn(ctx: ActionContext, key: string, id: string, final: string): Promise<boolean> {
+  const now = (await listApprovals(ctx.http, key)).find((a) => a.id === id);
+  return now !== undefined && (now.finalDecision === final || (await ownAnswer(ctx, now)) === final);
+}
+
+/** The hub account's own answer on an approval (approverDecision), or null when it is not an approver. */
+async function ownAnswer(ctx: ActionContext, approval: ApprovalDTO): Promise<string | null> {
+  const me = (await ctx.http.request<{ accountId?: string } | null>({ method: 'GET', path: '/rest/api/3/myself' })).body?.accountId;
+  return (me ? approval.approvers.find((a) => a.approver.accountId === me)?.approverDecision : undefined) ?? null;
+}
 
 export const readApprovals: ActionDefinition = {
   intent: 'read-approvals',

@@ -20,7 +20,7 @@ export function memoryLogger(): Logger & { entries: Logged[] } {
 export async function actionContext(
   connector: ConnectorDefinition,
   connection: ConnectionSettings,
-  opts: { now?: Date; cursor?: string | null; authHeaders?: () => Promise<Record<string, string>> } = {},
+  opts: { now?: Date; cursor?: string | null; authHeaders?: () => Promise<Record<string, string>>; retries?: number } = {},
 ): Promise<ReconcileContext & { log: ReturnType<typeof memoryLogger> }> {
   const mappings = await mappingsFor(connection, connector.mappingKinds ?? []);
   const log = memoryLogger();
@@ -28,7 +28,7 @@ export async function actionContext(
     connection,
     vendor: connector.vendor,
     log,
-    retry: { retries: 0, minMs: 1, maxMs: 1 },
+    retry: { retries: opts.retries ?? 0, minMs: 1, maxMs: 1 },
     maxWaitMs: 0,
     ...(opts.authHeaders ? { authHeaders: opts.authHeaders } : {}),
   });
