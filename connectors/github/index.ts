@@ -12,8 +12,14 @@ import { verifyGitHub } from './verify.ts';
 export default defineConnector({
   id: 'github',
   displayName: 'GitHub (deployment protection rules)',
-  // Link header paging; a secondary limit sends retry-after, a primary one x-ratelimit-reset (epoch seconds).
-  vendor: { pagination: 'link-header', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  // Link header paging; a secondary limit sends retry-after (or only says so in its message: then wait at
+  // least a minute), a primary one x-ratelimit-remaining: 0 and x-ratelimit-reset (epoch seconds).
+  vendor: {
+    pagination: 'link-header',
+    retryAfterHeaders: ['retry-after'],
+    rateLimitResetHeaders: ['x-ratelimit-reset'],
+    rateLimitWithoutTime: { messages: ['secondary rate limit'], waitMs: 60_000 },
+  },
   webhook: {
     verify: verifyGitHub,
     dedupeKey: (d: InboundDelivery) => d.headers['x-github-delivery'] ?? null,

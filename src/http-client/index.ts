@@ -163,7 +163,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
 
     const said = vendorErrorMessage(parsed);
     const message = `${who}: ${req.method} ${path} answered ${res.status}${said ? `: ${said}` : ''}`;
-    const timing = retryTiming(res.status, res.headers, vendor, t);
+    const timing = retryTiming(res.status, res.headers, vendor, t, said);
     if (timing.rateLimited || res.status >= 500) {
       if (res.status >= 500) breaker.onFailure(`${res.status}${said ? ` ${said}` : ''}`);
       else breaker.onNeutral();

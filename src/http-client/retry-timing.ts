@@ -45,18 +45,26 @@ export interface RetryTiming {
   waitMs: number | null;
 }
 
-/** Reads a response's headers. Only a rate limit, a 503 or an exhausted budget makes the reset time binding. */
-export function retryTiming(status: number, headers: Headers, vendor: VendorFacts, nowMs: number): RetryTiming {
+/** Reads a response's headers (and the vendor's error message, for a limit only the words tell). Only a
+ * rate limit, a 503 or an exhausted budget makes the reset time binding. */
+export function retryTiming(status: number, headers: Headers, vendor: VendorFacts, nowMs: number, message: string | null = null): RetryTiming {
   const retryAfter = header(headers, vendor.retryAfterHeaders);
   const resetRaw = header(headers, vendor.rateLimitResetHeaders);
   const exhausted = remaining(headers) === 0;
+  const untimed = vendor.rateLimitWithoutTime;
+  const said = message?.toLowerCase() ?? '';
+  const saysRateLimit = untimed !== undefined && untimed.messages.some((m) => said.includes(m.toLowerCase()));
   // GitHub answers a primary rate limit with 403 (or 429) and x-ratelimit-remaining: 0, a secondary one
-  // with 403 and retry-after. A 403 without either is a real permission error.
-  const rateLimited = status === 429 || (status === 403 && (exhausted || retryAfter !== null));
+  // with 403 (or 429) and retry-after, or only its message. A 403 without any of these is a real
+  // permission error.
+  const rateLimited = status === 429 || (status === 403 && (exhausted || retryAfter !== null || saysRateLimit));
   let waitMs: number | null = null;
   if (retryAfter !== null) waitMs = parseRetryAfter(retryAfter, nowMs);
-  if (waitMs === null && resetRaw !== null && (status === 429 || exhausted)) waitMs = parseResetAt(resetRaw, nowMs);
+  // GitHub's x-ratelimit-reset is the primary window's end: binding only when that budget is spent.
+  if (waitMs === null && resetRaw !== null && ((status === 429 && !untimed) || exhausted)) waitMs = parseResetAt(resetRaw, nowMs);
   if (waitMs === null && status === 503 && retryAfter !== null) waitMs = parseRetryAfter(retryAfter, nowMs);
+  // GitHub: with neither header, "wait for at least one minute before retrying".
+  if (waitMs === null && rateLimited && untimed) waitMs = untimed.waitMs;
   return { rateLimited, waitMs };
 }
 

@@ -127,6 +127,10 @@ export interface VendorFacts {
   /** Response headers that say when to retry: seconds (Retry-After) or an epoch/ISO reset time. */
   retryAfterHeaders: string[];
   rateLimitResetHeaders: string[];
+  /** A vendor whose rate-limit answer may name no time (GitHub's secondary limit: 403 or 429, maybe
+   * without retry-after): words of its error message that mark a 403 as a rate limit, and how long to
+   * wait when no header says. Set, the reset header binds only when the budget is spent. */
+  rateLimitWithoutTime?: { messages: string[]; waitMs: number };
 }
 
 export interface HttpRequest {

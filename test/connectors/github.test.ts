@@ -149,6 +149,44 @@ describe('github answer-gate', () => {
       return true;
     });
   });
+
+  // docs.github.com "Rate limits for the REST API": a secondary limit may come as 403 or 429 with neither
+  // retry-after nor x-ratelimit-remaining: 0; then "wait for at least one minute before retrying".
+  const secondaryLimitWithoutRetryAfter = (status: 403 | 429) =>
+    http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () =>
+      HttpResponse.json(
+        { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: String(status) },
+        { status, headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990', 'x-ratelimit-used': '10', 'x-ratelimit-reset': '1732458600', 'x-ratelimit-resource': 'core' } },
+      ),
+    );
+  for (const status of [403, 429] as const) {
+    it(`waits at least a minute on a secondary rate limit answered ${status} without retry-after`, async () => {
+      server.use(tokenExchange({ n: 0 }), secondaryLimitWithoutRetryAfter(status));
+      const ctx = await ctxWithAppAuth();
+      await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), (e: unknown) => {
+        assert.ok(e instanceof HttpError);
+        assert.equal(e.status, status);
+        assert.equal(e.retryAfterMs, 60_000);
+        return true;
+      });
+    });
+  }
+
+  it('treats a 403 without rate-limit signs as a final refusal', async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () =>
+        HttpResponse.json({ message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run', status: '403' }, { status: 403, headers: { 'x-ratelimit-remaining': '4990' } }),
+      ),
+    );
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 403);
+      assert.equal(e.retryAfterMs, null);
+      return true;
+    });
+  });
 });
 
 describe('github validate-package', () => {
