@@ -238,6 +238,36 @@ describe('github validate-package', () => {
     });
   });
 
+  // GET /commits/{ref}/status is a paged list too (per_page, default 30, max 100; Link header): statuses
+  // past the first page must not be lost. The combined state is the same on every page.
+  it('reads every page of the combined commit status', async () => {
+    const perPage: (string | null)[] = [];
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, ({ request }) => {
+        const url = new URL(request.url);
+        perPage.push(url.searchParams.get('per_page'));
+        const combined = { state: 'failure', sha: gate.data.sha, total_count: 2, repository: { full_name: 'Codertocat/Hello-World' } };
+        if (url.searchParams.get('page') === '2') return HttpResponse.json({ ...combined, statuses: [{ context: 'security/snyk', state: 'failure' }] });
+        const next = new URL(url);
+        next.searchParams.set('page', '2');
+        return HttpResponse.json({ ...combined, statuses: [{ context: 'ci/jenkins', state: 'success' }] }, { headers: { link: `<${next.href}>; rel="next", <${next.href}>; rel="last"` } });
+      }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, () => HttpResponse.json([])),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link: gate }), ctx);
+    const artifacts = result.result?.artifacts as Record<string, unknown>;
+    assert.deepEqual(artifacts.checks, [
+      { name: 'ci/jenkins', conclusion: 'success' },
+      { name: 'security/snyk', conclusion: 'failure' },
+    ]);
+    assert.equal(artifacts.combinedStatus, 'failure');
+    assert.equal(perPage[0], '100');
+  });
+
   it('reports code scanning as unavailable when the repository has none (404)', async () => {
     server.use(
       tokenExchange({ n: 0 }),

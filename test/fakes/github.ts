@@ -281,10 +281,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       for (const s of list) latest.set(s.context, s);
       const states = [...latest.values()].map((s) => s.state);
       const state = states.some((s) => s === 'failure' || s === 'error') ? 'failure' : states.length === 0 || states.includes('pending') ? 'pending' : 'success';
-      return {
-        status: 200,
-        body: { state, sha: req.params.ref, total_count: latest.size, statuses: [...latest.values()].reverse(), repository: { full_name: `${req.params.owner}/${req.params.repo}` } },
-      };
+      // The statuses are paged like any list (per_page, default 30); state and total_count cover them all.
+      return paged(req, [...latest.values()].reverse(), (page) => ({ state, sha: req.params.ref, total_count: latest.size, statuses: page, repository: { full_name: `${req.params.owner}/${req.params.repo}` } }));
     })
     .on('GET', '/repos/:owner/:repo/code-scanning/alerts', (req) => {
       const access = repoAccess(req);

@@ -14,6 +14,10 @@ interface CheckRun {
   status: string;
   conclusion: string | null;
 }
+interface CommitStatus {
+  context: string;
+  state: string;
+}
 interface Alert {
   rule?: { security_severity_level?: string | null; severity?: string | null };
 }
@@ -49,14 +53,16 @@ export const validatePackage: ActionDefinition = {
       }
     }
     const runs = await collect<CheckRun>(ctx, `/repos/${repository}/commits/${sha}/check-runs`, {}, (b) => (b as { check_runs?: CheckRun[] }).check_runs ?? []);
-    const combined = await ctx.http.request<{ state: string; statuses: { context: string; state: string }[] }>({
-      method: 'GET',
-      path: `/repos/${repository}/commits/${sha}/status`,
-      headers: githubHeaders,
+    // The combined status pages its statuses like any list (30 by default); its state is on every page.
+    let combinedState: string | null = null;
+    const statuses = await collect<CommitStatus>(ctx, `/repos/${repository}/commits/${sha}/status`, {}, (b) => {
+      const page = (b ?? {}) as { state?: string; statuses?: CommitStatus[] };
+      combinedState ??= page.state ?? null;
+      return page.statuses ?? [];
     });
     const checks: JsonObject[] = [
       ...runs.map((r) => ({ name: r.name, conclusion: r.conclusion ?? r.status })),
-      ...combined.body.statuses.map((s) => ({ name: s.context, conclusion: s.state })),
+      ...statuses.map((s) => ({ name: s.context, conclusion: s.state })),
     ];
 
     let staticAnalysis: JsonObject;
@@ -77,7 +83,7 @@ export const validatePackage: ActionDefinition = {
     return {
       status: 'done',
       link: input.link ?? undefined,
-      result: { artifacts: { peerReviews: [...latest.values()], checks, combinedStatus: combined.body.state, staticAnalysis } },
+      result: { artifacts: { peerReviews: [...latest.values()], checks, combinedStatus: combinedState, staticAnalysis } },
     };
   },
 };
