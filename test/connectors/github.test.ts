@@ -114,6 +114,45 @@ describe('github answer-gate', () => {
     assert.deepEqual(result, { status: 'already-done', link: gate, result: { runStatus: 'completed' } });
   });
 
+  // The run can be cancelled (or the rule answered) between the look and the POST: GitHub then refuses
+  // the callback with 422. That is the gate already closed, not a failure for a person to look at.
+  const refusedCallback = (message: string) =>
+    http.post(callbackUrl, () =>
+      HttpResponse.json(
+        { message, documentation_url: 'https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run', status: '422' },
+        { status: 422 },
+      ),
+    );
+
+  it('reports already-done when the callback is refused (422) because the run stopped waiting meanwhile', async () => {
+    let looks = 0;
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () =>
+        HttpResponse.json(looks++ === 0 ? { id: 9876543210, status: 'waiting', conclusion: null } : { id: 9876543210, status: 'completed', conclusion: 'cancelled' }),
+      ),
+      refusedCallback('Unable to review the deployment protection rule: the workflow run is not waiting'),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved', reason: 'ok' } }), ctx);
+    assert.deepEqual(result, { status: 'already-done', link: gate, result: { runStatus: 'completed' } });
+    assert.equal(looks, 2);
+  });
+
+  it('fails on a refused callback (422) while the run is still waiting', async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ id: 9876543210, status: 'waiting', conclusion: null })),
+      refusedCallback('Validation Failed'),
+    );
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 422);
+      return true;
+    });
+  });
+
   it('refuses a callback URL on another host without calling anything', async () => {
     const forged = { ...gate, data: { ...gate.data, callbackUrl: 'https://attacker.example/repos/Codertocat/Hello-World/actions/runs/9876543210/deployment_protection_rule' } };
     const ctx = await ctxWithAppAuth();

@@ -1,7 +1,8 @@
 // Answers the waiting deployment: POST {environment_name, state, comment} to the run's
 // deployment_protection_rule callback → 204. Only the App that owns the rule may call it, with its
-// installation token. A run that is no longer waiting was already answered (or cancelled): nothing is sent.
-import { PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
+// installation token. A run that is no longer waiting was already answered (or cancelled): nothing is sent,
+// and a callback refused (422) because the run stopped waiting meanwhile is reported the same way.
+import { HttpError, PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
 import { checkCallbackUrl, githubHeaders } from '../api.ts';
 
 export const answerGate: ActionDefinition = {
@@ -19,22 +20,28 @@ export const answerGate: ActionDefinition = {
     const callback = checkCallbackUrl(ctx.connection, data.callbackUrl);
     if (!callback.ok) throw new PermanentError(callback.reason);
 
-    const run = await ctx.http.request<{ status?: string }>({
-      method: 'GET',
-      path: `/repos/${callback.repository}/actions/runs/${callback.runId}`,
-      headers: githubHeaders,
-    });
-    if (run.body.status !== 'waiting') {
-      return { status: 'already-done', link: input.link, result: { runStatus: run.body.status ?? 'unknown' } };
-    }
+    const runStatus = async () =>
+      (await ctx.http.request<{ status?: string }>({ method: 'GET', path: `/repos/${callback.repository}/actions/runs/${callback.runId}`, headers: githubHeaders }))
+        .body.status ?? 'unknown';
+    const before = await runStatus();
+    if (before !== 'waiting') return { status: 'already-done', link: input.link, result: { runStatus: before } };
     const reason = typeof input.params.reason === 'string' ? input.params.reason : '';
-    await ctx.http.request({
-      method: 'POST',
-      path: callback.path,
-      headers: githubHeaders,
-      // GitHub shows the comment on the run's deployment review; it is limited to 1024 characters.
-      body: { environment_name: data.environment, state, comment: reason.slice(0, 1024) },
-    });
+    try {
+      await ctx.http.request({
+        method: 'POST',
+        path: callback.path,
+        headers: githubHeaders,
+        // GitHub shows the comment on the run's deployment review; it is limited to 1024 characters.
+        body: { environment_name: data.environment, state, comment: reason.slice(0, 1024) },
+      });
+    } catch (e) {
+      // 422: the run was cancelled or the rule answered between the look and the POST. A run that has
+      // stopped waiting is a gate already closed; one still waiting means the request itself was refused.
+      if (!(e instanceof HttpError) || e.status !== 422) throw e;
+      const after = await runStatus();
+      if (after === 'waiting') throw e;
+      return { status: 'already-done', link: input.link, result: { runStatus: after } };
+    }
     return { status: 'done', link: input.link, result: { state } };
   },
 };
