@@ -1,6 +1,6 @@
 // GitHub App authentication: an app JWT (RS256, signed with the App's private key) is exchanged for an
-// installation token (1 h). @octokit/auth-app caches the token and fetches a new one a minute before it
-// expires; the hub creates one of these per connection, so the cache is per connection.
+// installation token (1 h). @octokit/auth-app caches the token for 59 minutes, and a token within a minute
+// of its expires_at is renewed here; the hub creates one of these per connection, so the cache is per connection.
 import { createAppAuth } from '@octokit/auth-app';
 import { request } from '@octokit/request';
 import { HttpError, type ConnectionAuth, type ConnectionSettings, type Secret } from '../../src/sdk/index.ts';
@@ -58,8 +58,13 @@ export function githubAppAuth(connection: ConnectionSettings, fetch: typeof glob
   const auth = appAuth(connection, fetch);
   return {
     async headers() {
-      const { token } = await tokenExchange(connection, () => auth({ type: 'installation' }));
-      return { authorization: `token ${token}` };
+      let installation = await tokenExchange(connection, () => auth({ type: 'installation' }));
+      // @octokit/auth-app keeps a token 59 minutes whatever its expires_at says; GitHub's expires_at is
+      // the token's real end, so a token within a minute of it is exchanged for a new one.
+      if (Date.parse(installation.expiresAt) - Date.now() < 60_000) {
+        installation = await tokenExchange(connection, () => auth({ type: 'installation', refresh: true }));
+      }
+      return { authorization: `token ${installation.token}` };
     },
   };
 }

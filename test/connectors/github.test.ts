@@ -80,6 +80,22 @@ describe('github app authentication', () => {
     assert.equal(exchanges.n, 1);
   });
 
+  it("never hands out an installation token less than a minute before GitHub's expires_at", async () => {
+    let exchanges = 0;
+    server.use(
+      http.post(`${GH}/app/installations/2311213/access_tokens`, () => {
+        exchanges++;
+        // The first token is about to expire (its expires_at, not the cache's 59 minutes, says so); the next lasts 1 h.
+        const expiresAt = new Date(Date.now() + (exchanges === 1 ? 30_000 : 3600_000)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        return HttpResponse.json({ token: `ghs_token_${exchanges}`, expires_at: expiresAt, permissions: { deployments: 'write' }, repository_selection: 'selected' }, { status: 201 });
+      }),
+    );
+    const auth = github.auth!(conn, globalThis.fetch);
+    assert.deepEqual(await auth.headers(), { authorization: 'token ghs_token_2' });
+    assert.deepEqual(await auth.headers(), { authorization: 'token ghs_token_2' });
+    assert.equal(exchanges, 2);
+  });
+
   it('exchanges the token on a GitHub Enterprise Server API base', async () => {
     const exchanges = { n: 0 };
     const ghes = 'https://ghe.acme.example/api/v3';
