@@ -34,6 +34,17 @@ export function vendorErrorMessage(body: unknown): string | null {
       parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join(', ') : String(msgs)}`);
     }
   }
+  // GitHub: what a 422 refused is in errors[]: {resource, field, code} or {code: "custom", message}.
+  if (Array.isArray(b.errors)) {
+    for (const e of b.errors as unknown[]) {
+      if (typeof e === 'string') parts.push(e);
+      else if (e && typeof e === 'object') {
+        const { field, code, message } = e as Record<string, unknown>;
+        if (typeof message === 'string') parts.push(message);
+        else if (typeof code === 'string') parts.push(typeof field === 'string' ? `${field}: ${code}` : code);
+      }
+    }
+  }
   // SCIM: {schemas:[...Error], status:"400", scimType, detail}.
   if (typeof b.detail === 'string' && !parts.includes(b.detail)) parts.push(b.detail);
   return parts.length ? parts.join(' — ') : null;

@@ -169,6 +169,35 @@ describe('github answer-gate', () => {
     });
   });
 
+  // docs.github.com "Troubleshooting the REST API" / client errors: a 422 names what was wrong in
+  // errors[] ({resource, field, code} or {code: "custom", message}); "Validation Failed" alone says nothing.
+  it("says what GitHub refused: the errors[] of a 422 are part of the error's message", async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ id: 9876543210, status: 'waiting', conclusion: null })),
+      http.post(callbackUrl, () =>
+        HttpResponse.json(
+          {
+            message: 'Validation Failed',
+            errors: [
+              { resource: 'DeploymentProtectionRule', field: 'environment_name', code: 'invalid' },
+              { resource: 'DeploymentProtectionRule', code: 'custom', message: 'comment is too long (maximum is 1024 characters)' },
+            ],
+            documentation_url: 'https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run',
+            status: '422',
+          },
+          { status: 422 },
+        ),
+      ),
+    );
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), {
+      name: 'HttpError',
+      message:
+        'connection "github-test": POST /repos/Codertocat/Hello-World/actions/runs/9876543210/deployment_protection_rule answered 422: Validation Failed — environment_name: invalid — comment is too long (maximum is 1024 characters)',
+    });
+  });
+
   it('refuses a callback URL on another host without calling anything', async () => {
     const forged = { ...gate, data: { ...gate.data, callbackUrl: 'https://attacker.example/repos/Codertocat/Hello-World/actions/runs/9876543210/deployment_protection_rule' } };
     const ctx = await ctxWithAppAuth();
