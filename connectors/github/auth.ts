@@ -28,7 +28,26 @@ interface OctokitRequestError {
   message: string;
   cause?: unknown;
   request?: { method?: string; url?: string };
-  response?: { data?: unknown };
+  response?: { data?: unknown; headers?: Record<string, unknown> };
+}
+
+/**
+ * How long GitHub asks to wait when it rate-limits a call (403 or 429), by its documented rules: the
+ * retry-after seconds; else, with x-ratelimit-remaining 0, until the x-ratelimit-reset epoch; else, for a
+ * 429 or a 403 naming a secondary rate limit, at least a minute. null: not a rate limit. The token
+ * exchange goes through @octokit/request, not the hub's HTTP client, so it reads these itself.
+ */
+export function rateLimitWaitMs(status: number, headers: Record<string, unknown>, message: string, nowMs: number): number | null {
+  if (status !== 403 && status !== 429) return null;
+  const header = (name: string): number | null => {
+    const v = headers[name];
+    return (typeof v === 'string' && v.trim() !== '') || typeof v === 'number' ? Number(v) : null;
+  };
+  const retryAfter = header('retry-after');
+  if (retryAfter !== null && Number.isFinite(retryAfter)) return Math.ceil(retryAfter * 1000);
+  const reset = header('x-ratelimit-reset');
+  if (header('x-ratelimit-remaining') === 0 && reset !== null && Number.isFinite(reset)) return Math.max(0, reset * 1000 - nowMs);
+  return status === 429 || /secondary rate limit/i.test(message) ? 60_000 : null;
 }
 
 /**
@@ -49,7 +68,8 @@ async function tokenExchange<T>(connection: ConnectionSettings, run: () => Promi
       const cause = e.cause instanceof Error ? (e.cause.cause instanceof Error ? `${e.cause.message}: ${e.cause.cause.message}` : e.cause.message) : e.message;
       throw new HttpError(`${who}: ${method} ${path} got no response (${cause})`, 0, null);
     }
-    throw new HttpError(`${who}: ${method} ${path} answered ${e.status}: ${e.message}`, e.status, e.response.data ?? null);
+    const wait = rateLimitWaitMs(e.status, e.response.headers ?? {}, e.message, Date.now());
+    throw new HttpError(`${who}: ${method} ${path} answered ${e.status}: ${e.message}`, e.status, e.response.data ?? null, wait);
   }
 }
 

@@ -96,6 +96,47 @@ describe('github app authentication', () => {
     assert.equal(exchanges, 2);
   });
 
+  // The token exchange is a REST call like any other: GitHub rate-limits it with 403/429 and the same
+  // headers. That is "come back later", not refused credentials.
+  const limitedExchange = (status: number, headers: Record<string, string>, message: string) =>
+    http.post(`${GH}/app/installations/2311213/access_tokens`, () =>
+      HttpResponse.json({ message, documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: String(status) }, { status, headers }),
+    );
+  const secondary = 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.';
+  const cases: [string, ReturnType<typeof limitedExchange>, number][] = [
+    ['403 with retry-after', limitedExchange(403, { 'retry-after': '30', 'x-ratelimit-remaining': '4000' }, secondary), 30_000],
+    ['403 with the secondary limit only in its message', limitedExchange(403, { 'x-ratelimit-remaining': '4000' }, secondary), 60_000],
+    ['429 with x-ratelimit-remaining: 0', limitedExchange(429, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 120) }, 'API rate limit exceeded for app ID 123456.'), 120_000],
+  ];
+  for (const [name, handler, waitMs] of cases) {
+    it(`asks to come back later when the token exchange is rate limited (${name})`, async () => {
+      server.use(handler);
+      const auth = github.auth!(conn, globalThis.fetch);
+      await assert.rejects(auth.headers(), (e: unknown) => {
+        assert.ok(e instanceof HttpError);
+        assert.ok(e.retryAfterMs !== null && Math.abs(e.retryAfterMs - waitMs) <= 2_000, `retryAfterMs ${String(e.retryAfterMs)}, expected about ${waitMs}`);
+        return true;
+      });
+    });
+  }
+
+  it('hands a rate-limited token exchange back to the queue through the HTTP client, with its wait', async () => {
+    server.use(cases[0]![1]);
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved' } }), ctx), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 403);
+      assert.equal(e.retryAfterMs, 30_000);
+      return true;
+    });
+  });
+
+  it('reports refused App credentials (401) as final', async () => {
+    server.use(http.post(`${GH}/app/installations/2311213/access_tokens`, () => HttpResponse.json({ message: 'A JSON web token could not be decoded', documentation_url: 'https://docs.github.com/rest', status: '401' }, { status: 401 })));
+    const auth = github.auth!(conn, globalThis.fetch);
+    await assert.rejects(auth.headers(), (e: unknown) => e instanceof HttpError && e.status === 401 && e.retryAfterMs === null);
+  });
+
   it('exchanges the token on a GitHub Enterprise Server API base', async () => {
     const exchanges = { n: 0 };
     const ghes = 'https://ghe.acme.example/api/v3';
