@@ -76,15 +76,24 @@ async function tokenExchange<T>(connection: ConnectionSettings, run: () => Promi
 /** Installation-token headers for the connection's HTTP client. */
 export function githubAppAuth(connection: ConnectionSettings, fetch: typeof globalThis.fetch): ConnectionAuth {
   const auth = appAuth(connection, fetch);
+  let refused = false;
   return {
     async headers() {
-      let installation = await tokenExchange(connection, () => auth({ type: 'installation' }));
+      const refresh = refused;
+      refused = false;
+      let installation = await tokenExchange(connection, () => auth({ type: 'installation', refresh }));
       // @octokit/auth-app keeps a token 59 minutes whatever its expires_at says; GitHub's expires_at is
       // the token's real end, so a token within a minute of it is exchanged for a new one.
       if (Date.parse(installation.expiresAt) - Date.now() < 60_000) {
         installation = await tokenExchange(connection, () => auth({ type: 'installation', refresh: true }));
       }
       return { authorization: `token ${installation.token}` };
+    },
+    // GitHub answered 401 "Bad credentials": the token was revoked (DELETE /installation/token) or is
+    // unknown to the server before its expires_at. The next call exchanges the JWT for a new one.
+    invalidate() {
+      refused = true;
+      return true;
     },
   };
 }

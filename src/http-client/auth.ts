@@ -36,13 +36,15 @@ export interface AuthDeps {
   now: () => number;
   /** Connector-provided headers (e.g. GitHub App installation tokens); wins over connection.auth. */
   authHeaders?: () => Promise<Record<string, string>>;
+  /** The connector's token cache to drop on a 401 (ConnectionAuth.invalidate). */
+  authInvalidate?: () => boolean;
 }
 
 export function createAuth(deps: AuthDeps): AuthHeaders {
   const { connection } = deps;
   if (deps.authHeaders) {
     const provider = deps.authHeaders;
-    return { headers: provider, invalidate: () => false };
+    return { headers: provider, invalidate: deps.authInvalidate ?? (() => false) };
   }
   const auth = connection.auth as Record<string, AuthValue> | null;
   if (!auth) return { headers: async () => ({}), invalidate: () => false };

@@ -29,6 +29,8 @@ export interface HttpClientOptions {
   log: Logger;
   /** Connector-provided auth headers (GitHub App installation token); otherwise from connection.auth. */
   authHeaders?: () => Promise<Record<string, string>>;
+  /** The connector's "a 401 came: drop the cached token" (ConnectionAuth.invalidate); one retry follows. */
+  authInvalidate?: () => boolean;
   /** The connection's limiter (src/pipeline/connections.ts builds one per connection, in Redis when the
    * queue is); default: an in-process limiter from connection.rateLimit. */
   limiter?: RateLimiter;
@@ -85,7 +87,13 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   const breaker = opts.breaker ?? createCircuitBreaker({ now });
   const limiter =
     opts.limiter ?? (connection.rateLimit ? createRateLimiter({ id: connection.id, perSecond: connection.rateLimit.perSecond }) : null);
-  const auth = createAuth({ connection, fetch: doFetch, now, ...(opts.authHeaders ? { authHeaders: opts.authHeaders } : {}) });
+  const auth = createAuth({
+    connection,
+    fetch: doFetch,
+    now,
+    ...(opts.authHeaders ? { authHeaders: opts.authHeaders } : {}),
+    ...(opts.authInvalidate ? { authInvalidate: opts.authInvalidate } : {}),
+  });
   const who = `connection "${connection.id}"`;
   /** No call before this time: set by Retry-After / reset headers, shared by every request of the client. */
   let notBefore = 0;
@@ -172,7 +180,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     }
     breaker.onNeutral();
     if (res.status === 401 && auth.invalidate()) {
-      // A cached OAuth token was revoked or expired early: fetch a new one once.
+      // A cached OAuth or installation token was revoked or expired early: fetch a new one once.
       throw new RetryableFailure(new HttpError(message, res.status, parsed), 0, false);
     }
     throw new AbortError(new HttpError(message, res.status, parsed));

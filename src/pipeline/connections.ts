@@ -80,6 +80,7 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
       vendor: connector.vendor,
       log,
       ...(connectionAuth ? { authHeaders: () => connectionAuth.headers() } : {}),
+      ...(connectionAuth?.invalidate ? { authInvalidate: () => connectionAuth.invalidate!() } : {}),
       breaker,
       ...(limiter ? { limiter } : {}),
       ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}),

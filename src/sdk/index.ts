@@ -183,6 +183,9 @@ export class PermanentError extends Error {
  * until they near expiry. A request's own `headers` win over these (e.g. an app JWT for /app calls). */
 export interface ConnectionAuth {
   headers(): Promise<Record<string, string>>;
+  /** The vendor answered 401: forget the cached token so the next headers() fetches a new one (pass
+   * it as the client's authInvalidate). Returns true if retrying can help. */
+  invalidate?(): boolean;
 }
 
 export interface Logger {

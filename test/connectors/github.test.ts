@@ -9,8 +9,9 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import github from '../../connectors/github/index.ts';
+import { createHttpClient } from '../../src/http-client/index.ts';
 import { HttpError } from '../../src/sdk/index.ts';
-import { actionContext, actionInput, actionOf, allPages } from './support/context.ts';
+import { actionContext, actionInput, actionOf, allPages, memoryLogger } from './support/context.ts';
 import { connectionFor } from './support/fixtures.ts';
 
 const GH = 'https://api.github.com';
@@ -162,6 +163,43 @@ describe('github answer-gate', () => {
     const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'rejected', reason: 'CAB rejected: freeze window' } }), ctx);
     assert.deepEqual(result, { status: 'done', link: gate, result: { state: 'rejected' } });
     assert.deepEqual(posted, { auth: 'token ghs_installation_token', body: { environment_name: 'production', state: 'rejected', comment: 'CAB rejected: freeze window' } });
+  });
+
+  // GitHub answers 401 "Bad credentials" to an installation token it no longer honours (revoked with
+  // DELETE /installation/token, or forgotten by the server) before its expires_at: a new token is asked
+  // for once, instead of sending the dead one until the cache lets it go.
+  it('asks for a new installation token once when GitHub answers 401 Bad credentials', async () => {
+    let exchanges = 0;
+    const seen: (string | null)[] = [];
+    server.use(
+      http.post(`${GH}/app/installations/2311213/access_tokens`, () => {
+        exchanges++;
+        return HttpResponse.json({ token: `ghs_token_${exchanges}`, expires_at: '2099-01-01T00:00:00Z', permissions: { actions: 'read', deployments: 'write' }, repository_selection: 'selected' }, { status: 201 });
+      }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        if (request.headers.get('authorization') === 'token ghs_token_1') {
+          return HttpResponse.json({ message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' }, { status: 401 });
+        }
+        return HttpResponse.json({ id: 9876543210, status: 'waiting', conclusion: null });
+      }),
+      http.post(callbackUrl, () => new HttpResponse(null, { status: 204 })),
+    );
+    // Wired as src/pipeline/connections.ts does; the one retry after a 401 is the client's own.
+    const auth = github.auth!(conn, globalThis.fetch);
+    const client = createHttpClient({
+      connection: conn,
+      vendor: github.vendor,
+      log: memoryLogger(),
+      retry: { retries: 1, minMs: 1, maxMs: 1 },
+      authHeaders: () => auth.headers(),
+      authInvalidate: () => auth.invalidate!(),
+    });
+    const ctx = { ...(await ctxWithAppAuth()), http: client };
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved', reason: 'ok' } }), ctx);
+    assert.equal(result.status, 'done');
+    assert.deepEqual(seen, ['token ghs_token_1', 'token ghs_token_2']);
+    assert.equal(exchanges, 2);
   });
 
   it('sends nothing when the run is no longer waiting', async () => {
