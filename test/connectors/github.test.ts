@@ -445,6 +445,30 @@ describe('github validate-package', () => {
     const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link: gate }), ctx);
     assert.deepEqual((result.result?.artifacts as Record<string, unknown>).staticAnalysis, { critical: 0, high: 0, medium: 0, low: 0, summary: 'code scanning unavailable (404)' });
   });
+
+  // A 403 is also how GitHub says "rate limited" (retry-after, or x-ratelimit-remaining: 0): that is
+  // "come back later", not "the App lacks Code scanning alerts: read", so no alerts must not be reported.
+  it('comes back later when the code-scanning read is rate limited (403), instead of reporting it unavailable', async () => {
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () => HttpResponse.json({ state: 'pending', statuses: [] })),
+      http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, () =>
+        HttpResponse.json(
+          { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' },
+          { status: 403, headers: { 'retry-after': '60', 'x-ratelimit-remaining': '4000' } },
+        ),
+      ),
+    );
+    const ctx = await ctxWithAppAuth();
+    await assert.rejects(actionOf(github, 'validate-package')(actionInput('validate-package', { link: gate }), ctx), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 403);
+      assert.equal(e.retryAfterMs, 60_000);
+      return true;
+    });
+  });
 });
 
 describe('github reconcile (missed deliveries)', () => {

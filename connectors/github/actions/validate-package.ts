@@ -77,7 +77,8 @@ export const validatePackage: ActionDefinition = {
       staticAnalysis = { ...counts, summary: `${alerts.length} open code-scanning alert${alerts.length === 1 ? '' : 's'}` };
     } catch (e) {
       // 404: code scanning is not set up for the repository; 403: the App lacks "Code scanning alerts: read".
-      if (!(e instanceof HttpError) || (e.status !== 404 && e.status !== 403)) throw e;
+      // A 403 that says when to come back is a rate limit, not a missing permission.
+      if (!(e instanceof HttpError) || (e.status !== 404 && e.status !== 403) || e.retryAfterMs !== null) throw e;
       staticAnalysis = { critical: 0, high: 0, medium: 0, low: 0, summary: `code scanning unavailable (${e.status})` };
     }
     return {
