@@ -98,6 +98,18 @@ export function githubAppAuth(connection: ConnectionSettings, fetch: typeof glob
   };
 }
 
+/**
+ * Headers for a call about a delivery's repository: a GitHub App has one webhook URL for all its
+ * installations, and only the installation a protection rule fired in may answer it (another one's token
+ * gets 404 or 403). A delivery from the connection's own installation (or naming none) uses the
+ * connection's cached token; another installation's token is exchanged for this action run.
+ */
+export async function installationHeaders(connection: ConnectionSettings, installationId: unknown): Promise<Record<string, string>> {
+  if (typeof installationId !== 'number' || String(installationId) === String(connection.auth?.installationId ?? '')) return {};
+  const { token } = await tokenExchange(connection, () => appAuth(connection, globalThis.fetch)({ type: 'installation', installationId }));
+  return { authorization: `token ${token}` };
+}
+
 /** The App's own JWT, for /app endpoints (hook deliveries) that an installation token cannot call. */
 export async function appJwtHeader(connection: ConnectionSettings): Promise<Record<string, string>> {
   const { token } = await appAuth(connection, globalThis.fetch)({ type: 'app' });

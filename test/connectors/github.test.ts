@@ -202,6 +202,31 @@ describe('github answer-gate', () => {
     assert.equal(exchanges, 2);
   });
 
+  // A GitHub App has one webhook URL for all its installations, and only the installation the rule fired
+  // in may answer it (a token of another installation gets 404/403): the delivery's installation.id wins.
+  it('answers a gate from another installation of the App with that installation\'s token', async () => {
+    const seen: (string | null)[] = [];
+    const other = { ...gate, data: { ...gate.data, installationId: 7654321 } };
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.post(`${GH}/app/installations/7654321/access_tokens`, () =>
+        HttpResponse.json({ token: 'ghs_other_installation', expires_at: '2099-01-01T00:00:00Z', permissions: { actions: 'read', deployments: 'write' }, repository_selection: 'selected' }, { status: 201 }),
+      ),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return HttpResponse.json({ id: 9876543210, status: 'waiting', conclusion: null });
+      }),
+      http.post(callbackUrl, ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: other, params: { outcome: 'approved', reason: 'ok' } }), ctx);
+    assert.equal(result.status, 'done');
+    assert.deepEqual(seen, ['token ghs_other_installation', 'token ghs_other_installation']);
+  });
+
   it('sends nothing when the run is no longer waiting', async () => {
     server.use(tokenExchange({ n: 0 }), http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ status: 'completed' })));
     const ctx = await ctxWithAppAuth();
@@ -429,6 +454,28 @@ describe('github validate-package', () => {
     ]);
     assert.equal(artifacts.combinedStatus, 'failure');
     assert.equal(perPage[0], '100');
+  });
+
+  it('reads the package of a gate from another installation of the App with that installation\'s token', async () => {
+    const seen = new Set<string | null>();
+    const other = { ...gate, data: { ...gate.data, installationId: 7654321 } };
+    const record = (respond: () => Response) => ({ request }: { request: Request }) => {
+      seen.add(request.headers.get('authorization'));
+      return respond();
+    };
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.post(`${GH}/app/installations/7654321/access_tokens`, () =>
+        HttpResponse.json({ token: 'ghs_other_installation', expires_at: '2099-01-01T00:00:00Z', permissions: { checks: 'read' }, repository_selection: 'selected' }, { status: 201 }),
+      ),
+      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, record(() => HttpResponse.json([]))),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, record(() => HttpResponse.json({ total_count: 0, check_runs: [] }))),
+      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, record(() => HttpResponse.json({ state: 'pending', statuses: [] }))),
+      http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, record(() => HttpResponse.json([]))),
+    );
+    const ctx = await ctxWithAppAuth();
+    await actionOf(github, 'validate-package')(actionInput('validate-package', { link: other }), ctx);
+    assert.deepEqual([...seen], ['token ghs_other_installation']);
   });
 
   it('reports code scanning as unavailable when the repository has none (404)', async () => {

@@ -4,6 +4,7 @@
 // and a callback refused (422) because the run stopped waiting meanwhile is reported the same way.
 import { HttpError, PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
 import { checkCallbackUrl, githubHeaders } from '../api.ts';
+import { installationHeaders } from '../auth.ts';
 
 export const answerGate: ActionDefinition = {
   intent: 'answer-gate',
@@ -19,9 +20,10 @@ export const answerGate: ActionDefinition = {
     }
     const callback = checkCallbackUrl(ctx.connection, data.callbackUrl);
     if (!callback.ok) throw new PermanentError(callback.reason);
+    const headers = { ...githubHeaders, ...(await installationHeaders(ctx.connection, data.installationId)) };
 
     const runStatus = async () =>
-      (await ctx.http.request<{ status?: string }>({ method: 'GET', path: `/repos/${callback.repository}/actions/runs/${callback.runId}`, headers: githubHeaders }))
+      (await ctx.http.request<{ status?: string }>({ method: 'GET', path: `/repos/${callback.repository}/actions/runs/${callback.runId}`, headers }))
         .body.status ?? 'unknown';
     const before = await runStatus();
     if (before !== 'waiting') return { status: 'already-done', link: input.link, result: { runStatus: before } };
@@ -30,7 +32,7 @@ export const answerGate: ActionDefinition = {
       await ctx.http.request({
         method: 'POST',
         path: callback.path,
-        headers: githubHeaders,
+        headers,
         // GitHub shows the comment on the run's deployment review; it is limited to 1024 characters.
         body: { environment_name: data.environment, state, comment: reason.slice(0, 1024) },
       });

@@ -3,6 +3,7 @@
 // whether they suffice is the policy's job, not the connector's.
 import { HttpError, PermanentError, type ActionContext, type ActionDefinition, type JsonObject } from '../../../src/sdk/index.ts';
 import { githubHeaders } from '../api.ts';
+import { installationHeaders } from '../auth.ts';
 
 interface Review {
   user: { login: string } | null;
@@ -24,9 +25,15 @@ interface Alert {
 
 const reviewStates: Record<string, string> = { APPROVED: 'approved', CHANGES_REQUESTED: 'changes-requested', COMMENTED: 'commented', DISMISSED: 'dismissed' };
 
-async function collect<T>(ctx: ActionContext, path: string, query: Record<string, string | number>, itemsOf: (body: unknown) => T[]): Promise<T[]> {
+async function collect<T>(
+  ctx: ActionContext,
+  headers: Record<string, string>,
+  path: string,
+  query: Record<string, string | number>,
+  itemsOf: (body: unknown) => T[],
+): Promise<T[]> {
   const all: T[] = [];
-  for await (const page of ctx.http.paginate<T>({ method: 'GET', path, query: { per_page: 100, ...query }, headers: githubHeaders }, itemsOf)) all.push(...page);
+  for await (const page of ctx.http.paginate<T>({ method: 'GET', path, query: { per_page: 100, ...query }, headers }, itemsOf)) all.push(...page);
   return all;
 }
 
@@ -40,11 +47,12 @@ export const validatePackage: ActionDefinition = {
     if (!repository || !sha) throw new PermanentError('validate-package needs a linked deployment gate with repository and sha');
     const ref = typeof data.ref === 'string' ? data.ref : sha;
     const pulls = Array.isArray(data.pullRequests) ? data.pullRequests.filter((n): n is number => typeof n === 'number') : [];
+    const headers = { ...githubHeaders, ...(await installationHeaders(ctx.connection, data.installationId)) };
 
     // The latest review per reviewer counts (a later approval replaces requested changes).
     const latest = new Map<string, JsonObject>();
     for (const n of pulls) {
-      const reviews = await collect<Review>(ctx, `/repos/${repository}/pulls/${n}/reviews`, {}, (b) => (Array.isArray(b) ? (b as Review[]) : []));
+      const reviews = await collect<Review>(ctx, headers, `/repos/${repository}/pulls/${n}/reviews`, {}, (b) => (Array.isArray(b) ? (b as Review[]) : []));
       for (const r of reviews) {
         const state = reviewStates[r.state];
         if (!state || !r.user) continue;
@@ -52,10 +60,10 @@ export const validatePackage: ActionDefinition = {
         latest.set(r.user.login, { reviewer: r.user.login, state, ...(r.submitted_at ? { at: r.submitted_at } : {}) });
       }
     }
-    const runs = await collect<CheckRun>(ctx, `/repos/${repository}/commits/${sha}/check-runs`, {}, (b) => (b as { check_runs?: CheckRun[] }).check_runs ?? []);
+    const runs = await collect<CheckRun>(ctx, headers, `/repos/${repository}/commits/${sha}/check-runs`, {}, (b) => (b as { check_runs?: CheckRun[] }).check_runs ?? []);
     // The combined status pages its statuses like any list (30 by default); its state is on every page.
     let combinedState: string | null = null;
-    const statuses = await collect<CommitStatus>(ctx, `/repos/${repository}/commits/${sha}/status`, {}, (b) => {
+    const statuses = await collect<CommitStatus>(ctx, headers, `/repos/${repository}/commits/${sha}/status`, {}, (b) => {
       const page = (b ?? {}) as { state?: string; statuses?: CommitStatus[] };
       combinedState ??= page.state ?? null;
       return page.statuses ?? [];
@@ -67,7 +75,7 @@ export const validatePackage: ActionDefinition = {
 
     let staticAnalysis: JsonObject;
     try {
-      const alerts = await collect<Alert>(ctx, `/repos/${repository}/code-scanning/alerts`, { ref: ref.startsWith('refs/') ? ref : `refs/heads/${ref}`, state: 'open' }, (b) => (Array.isArray(b) ? (b as Alert[]) : []));
+      const alerts = await collect<Alert>(ctx, headers, `/repos/${repository}/code-scanning/alerts`, { ref: ref.startsWith('refs/') ? ref : `refs/heads/${ref}`, state: 'open' }, (b) => (Array.isArray(b) ? (b as Alert[]) : []));
       const counts = { critical: 0, high: 0, medium: 0, low: 0 };
       for (const a of alerts) {
         // Security alerts carry security_severity_level; other rules only error/warning/note.
