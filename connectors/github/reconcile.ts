@@ -3,7 +3,7 @@
 // deployment_protection_rule delivery that has no later successful attempt
 // (POST /app/hook/deliveries/{id}/attempts → 202). The events then arrive through the webhook, so the
 // pages here carry none. Redelivery is possible for 3 days; the cursor is the newest delivered_at seen.
-import type { ReconcileContext, ReconcilePage } from '../../src/sdk/index.ts';
+import { HttpError, type ReconcileContext, type ReconcilePage } from '../../src/sdk/index.ts';
 import { githubHeaders } from './api.ts';
 import { appJwtHeader } from './auth.ts';
 
@@ -41,7 +41,16 @@ export async function* reconcileGitHub(ctx: ReconcileContext): AsyncIterable<Rec
       if (ok) succeeded.add(d.guid);
       else if (redeliveredEvents.has(d.event) && !succeeded.has(d.guid) && !handled.has(d.guid)) {
         handled.add(d.guid);
-        await ctx.http.request({ method: 'POST', path: `/app/hook/deliveries/${d.id}/attempts`, headers });
+        try {
+          await ctx.http.request({ method: 'POST', path: `/app/hook/deliveries/${d.id}/attempts`, headers });
+        } catch (e) {
+          // 400/404/422: GitHub will not redeliver this one. A failed run keeps its cursor, so the next run
+          // would meet the same refusal: it is logged and skipped. Refused credentials, a rate limit or an
+          // outage still fail the run.
+          if (!(e instanceof HttpError) || ![400, 404, 422].includes(e.status) || e.retryAfterMs !== null) throw e;
+          ctx.log.warn({ connection: ctx.connection.id, delivery: d.guid, event: d.event, err: e.message }, 'GitHub refused to redeliver a failed delivery; skipped');
+          continue;
+        }
         ctx.log.info({ connection: ctx.connection.id, delivery: d.guid, event: d.event, status: d.status_code }, 'asked GitHub to redeliver a failed delivery');
       }
     }

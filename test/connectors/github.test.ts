@@ -551,6 +551,36 @@ describe('github reconcile (missed deliveries)', () => {
   });
 });
 
+describe('github reconcile: a redelivery GitHub refuses', () => {
+  // POST /app/hook/deliveries/{id}/attempts answers 422 ("Validation failed, or the endpoint has been
+  // spammed") or 400 for a delivery it will not redeliver. The run must go on to the other deliveries and
+  // move its cursor: the cursor stays put while a run fails, so the next run would hit the same refusal.
+  it('skips a delivery whose redelivery is refused (422), asks for the others and moves the cursor on', async () => {
+    const asked: string[] = [];
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/app/hook/deliveries`, () =>
+        HttpResponse.json([
+          { id: 6002, guid: 'guid-y', delivered_at: '2024-11-24T13:20:00Z', redelivery: false, status_code: 502, status: 'Bad Gateway', event: 'deployment_protection_rule', action: 'requested' },
+          { id: 6001, guid: 'guid-x', delivered_at: '2024-11-24T13:10:00Z', redelivery: false, status_code: 500, status: 'Internal Server Error', event: 'deployment_protection_rule', action: 'requested' },
+        ]),
+      ),
+      http.post(`${GH}/app/hook/deliveries/:id/attempts`, ({ params }) => {
+        asked.push(String(params.id));
+        if (params.id === '6002') {
+          return HttpResponse.json({ message: 'Validation Failed', errors: [{ resource: 'HookDelivery', code: 'custom', message: 'delivery cannot be redelivered' }], documentation_url: 'https://docs.github.com/rest/apps/webhooks#redeliver-a-delivery-for-an-app-webhook', status: '422' }, { status: 422 });
+        }
+        return HttpResponse.json({}, { status: 202 });
+      }),
+    );
+    const ctx = await ctxWithAppAuth(conn, '2024-11-24T13:00:00Z');
+    const pages = await allPages(github.reconcile!(ctx));
+    assert.deepEqual(asked, ['6002', '6001']);
+    assert.equal(pages.at(-1)!.cursor, '2024-11-24T13:20:00Z');
+    assert.ok(ctx.log.entries.some((e) => e.level === 'warn' && JSON.stringify(e).includes('guid-y')));
+  });
+});
+
 describe('github jira key detection', async () => {
   const { jiraKeys } = await import('../../connectors/github/parse.ts');
   it('finds keys in branch names and titles in order, once each', () => {
