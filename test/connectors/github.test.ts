@@ -227,7 +227,25 @@ describe('github answer-gate', () => {
     assert.deepEqual(seen, ['token ghs_other_installation', 'token ghs_other_installation']);
   });
 
-  it('sends nothing when the run is no longer waiting', async () => {
+  // GitHub documents "Waiting" as the status of the *job* awaiting a protection rule; the run's own status
+  // says in_progress while other jobs of it still run. Only a completed run has nothing left to answer.
+  it('answers the gate while other jobs keep the run in_progress', async () => {
+    let posted = false;
+    server.use(
+      tokenExchange({ n: 0 }),
+      http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ id: 9876543210, status: 'in_progress', conclusion: null })),
+      http.post(callbackUrl, () => {
+        posted = true;
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const ctx = await ctxWithAppAuth();
+    const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved', reason: 'ok' } }), ctx);
+    assert.deepEqual(result, { status: 'done', link: gate, result: { state: 'approved' } });
+    assert.equal(posted, true);
+  });
+
+  it('sends nothing when the run has completed', async () => {
     server.use(tokenExchange({ n: 0 }), http.get(`${GH}/repos/Codertocat/Hello-World/actions/runs/9876543210`, () => HttpResponse.json({ status: 'completed' })));
     const ctx = await ctxWithAppAuth();
     const result = await actionOf(github, 'answer-gate')(actionInput('answer-gate', { link: gate, params: { outcome: 'approved', reason: 'ok' } }), ctx);

@@ -1,7 +1,8 @@
 // Answers the waiting deployment: POST {environment_name, state, comment} to the run's
 // deployment_protection_rule callback → 204. Only the App that owns the rule may call it, with its
-// installation token. A run that is no longer waiting was already answered (or cancelled): nothing is sent,
-// and a callback refused (422) because the run stopped waiting meanwhile is reported the same way.
+// installation token. A completed run (cancelled, failed, timed out or deployed) has nothing left to answer:
+// nothing is sent. Otherwise GitHub's answer decides: a callback refused (422) for a run that is not
+// waiting (any more) was answered or cancelled already, and is reported the same way.
 import { HttpError, PermanentError, type ActionDefinition, type ActionResult } from '../../../src/sdk/index.ts';
 import { checkCallbackUrl, githubHeaders } from '../api.ts';
 import { installationHeaders } from '../auth.ts';
@@ -25,8 +26,10 @@ export const answerGate: ActionDefinition = {
     const runStatus = async () =>
       (await ctx.http.request<{ status?: string }>({ method: 'GET', path: `/repos/${callback.repository}/actions/runs/${callback.runId}`, headers }))
         .body.status ?? 'unknown';
+    // "Waiting" is documented for the job held by the rule; the run says in_progress while other jobs of
+    // it still run, so only a completed run proves there is nothing to answer.
     const before = await runStatus();
-    if (before !== 'waiting') return { status: 'already-done', link: input.link, result: { runStatus: before } };
+    if (before === 'completed') return { status: 'already-done', link: input.link, result: { runStatus: before } };
     const reason = typeof input.params.reason === 'string' ? input.params.reason : '';
     try {
       await ctx.http.request({
@@ -37,8 +40,8 @@ export const answerGate: ActionDefinition = {
         body: { environment_name: data.environment, state, comment: reason.slice(0, 1024) },
       });
     } catch (e) {
-      // 422: the run was cancelled or the rule answered between the look and the POST. A run that has
-      // stopped waiting is a gate already closed; one still waiting means the request itself was refused.
+      // 422: the rule was answered (an earlier attempt of this job) or the run cancelled. A run that is not
+      // waiting is a gate already closed; one still waiting means the request itself was refused.
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
       const after = await runStatus();
       if (after === 'waiting') throw e;
