@@ -26,11 +26,11 @@ function order<T extends number | bigint>(a: T, b: T): VersionOrder {
   return a > b ? 'newer' : a < b ? 'older' : 'same';
 }
 
-/** Milliseconds of an ISO-8601-like time: Jira's "+0100" offsets get their colon, and a time without a
- * zone (ServiceNow's "YYYY-MM-DD HH:mm:ss") is UTC, as those tools document. */
+/** Milliseconds of an ISO-8601-like time: Jira's "+0100" and GitLab's " +0000" offsets are made ISO's, and
+ * a time without a zone (ServiceNow's "YYYY-MM-DD HH:mm:ss") is UTC, as those tools document. */
 function instant(text: string): number | null {
   if (!timestamp.test(text)) return null;
-  let iso = text.replace(' ', 'T').replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  let iso = text.replace(' ', 'T').replace(/ ?([+-]\d{2}):?(\d{2})$/, '$1:$2');
   if (!/(Z|[+-]\d{2}:\d{2})$/i.test(iso)) iso += 'Z';
   const ms = Date.parse(iso);
   return Number.isFinite(ms) ? ms : null;

@@ -20,6 +20,11 @@ test('ISO-8601 Z times (PagerDuty occurred_at) and zone-less ServiceNow times ar
   assert.equal(compareVersions('2026-11-24 09:59:59', '2026-11-24T10:00:00Z'), 'older');
 });
 
+test('GitLab webhook times ("YYYY-MM-DD HH:MM:SS +0000") are ordered too', () => {
+  assert.equal(compareVersions('2024-11-24 13:12:28 +0000', '2024-11-24 13:12:27 +0000'), 'newer');
+  assert.equal(compareVersions('2024-11-24 14:12:27 +0100', '2024-11-24 13:12:27 +0000'), 'same');
+});
+
 test('anything is newer than nothing seen; a missing or opaque version cannot be ordered', () => {
   assert.equal(compareVersions('3', null), 'newer');
   assert.equal(compareVersions(null, '3'), 'unordered');
