@@ -22,6 +22,8 @@ export function vendorErrorMessage(body: unknown): string | null {
   }
   // Jira: {errorMessages:[...], errors:{field: message}}.
   if (Array.isArray(b.errorMessages)) parts.push(...b.errorMessages.filter((x): x is string => typeof x === 'string'));
+  // JSM servicedeskapi: {errorMessage, i18nErrorMessage:{i18nKey, parameters}}, a single string, not Jira's array.
+  if (typeof b.errorMessage === 'string' && b.errorMessage) parts.push(b.errorMessage);
   if (b.errors && typeof b.errors === 'object' && !Array.isArray(b.errors)) {
     for (const [field, msg] of Object.entries(b.errors as Record<string, unknown>)) {
       if (typeof msg === 'string') parts.push(`${field}: ${msg}`);

@@ -284,6 +284,13 @@ describe('vendor error messages', () => {
       expect: 'answered 400: Issue does not exist or you do not have permission to see it. — summary: Summary is required.',
     },
     {
+      // servicedeskapi's ErrorResponse (jira.js serviceDesk models): no errorMessages array, one errorMessage.
+      vendor: 'Jira Service Management',
+      status: 403,
+      body: { errorMessage: 'You are not an approver for this request.', i18nErrorMessage: { i18nKey: 'sd.approval.error.not.approver', parameters: [] } },
+      expect: 'answered 403: You are not an approver for this request.',
+    },
+    {
       vendor: 'GitHub',
       status: 422,
       body: { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest', status: '422' },
