@@ -160,10 +160,12 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     if (reset !== null && reset > 0) notBefore = Math.max(notBefore, t + reset);
 
     if (res.status >= 200 && res.status < 300) {
-      // Azure DevOps answers a bad PAT with 203 and an HTML sign-in page instead of 401.
+      // Azure DevOps answers a bad PAT with 203 and an HTML sign-in page instead of 401. It is reported
+      // as the 401 it means, so callers that tell refused credentials from outages (the queue makes a 4xx
+      // final, the connection test says "credentials refused") treat it as one; the message keeps the 203.
       if (res.status === 203 && typeof parsed === 'string') {
         breaker.onNeutral();
-        throw new AbortError(new HttpError(`${who}: ${req.method} ${path} answered 203 with a sign-in page: the credentials were not accepted`, 203, null));
+        throw new AbortError(new HttpError(`${who}: ${req.method} ${path} answered 203 with a sign-in page: the credentials were not accepted`, 401, null));
       }
       breaker.onSuccess();
       return { status: res.status, headers: resHeaders, body: parsed };

@@ -72,7 +72,7 @@ describe('Azure DevOps health', () => {
 
   it('a PAT answered with a 203 sign-in page is refused, not taken as healthy', async () => {
     server.use(http.get(`${base}/_apis/pipelines`, () => new HttpResponse('<html><body>Sign in</body></html>', { status: 203, headers: { 'content-type': 'text/html' } })));
-    await assert.rejects(azureDevOps.health!(await actionContext(azureDevOps, conn)), (err: unknown) => err instanceof HttpError && err.status === 203 && /sign-in page/.test(err.message));
+    await assert.rejects(azureDevOps.health!(await actionContext(azureDevOps, conn)), (err: unknown) => err instanceof HttpError && err.status === 401 && /203 with a sign-in page/.test(err.message));
   });
 
   it('a baseUrl without the project is named', async () => {

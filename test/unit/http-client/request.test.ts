@@ -340,12 +340,21 @@ describe('vendor error messages', () => {
     }
   });
 
-  it('treats an Azure DevOps 203 sign-in page as refused credentials, not success', async () => {
-    server.use(http.get(`${SN}/_apis/projects`, () => HttpResponse.html('<html>Sign in</html>', { status: 203 })));
+  it('treats an Azure DevOps 203 sign-in page as refused credentials (401), not success', async () => {
+    let calls = 0;
+    server.use(
+      http.get(`${SN}/_apis/projects`, () => {
+        calls++;
+        return HttpResponse.html('<html>Sign in</html>', { status: 203 });
+      }),
+    );
     const { client } = clientFor();
     const err = await rejection(client.request({ method: 'GET', path: '/_apis/projects' }));
     assert.ok(err instanceof HttpError);
-    assert.equal(err.status, 203);
-    assert.match(err.message, /sign-in page: the credentials were not accepted/);
+    // 401, like any refused credential: the queue fails the job for good and the connection test says
+    // "credentials refused", where a 203 (a 2xx, not a 4xx) would be retried as if the vendor were down.
+    assert.equal(err.status, 401);
+    assert.match(err.message, /answered 203 with a sign-in page: the credentials were not accepted/);
+    assert.equal(calls, 1);
   });
 });
