@@ -21,6 +21,9 @@ export function nextLink(linkHeader: string | undefined): string | null {
   return null;
 }
 
+/** PagerDuty's classic pagination: offset+limit may not exceed this. */
+const PAGERDUTY_MAX_OFFSET = 10_000;
+
 function asRecord(body: unknown): Record<string, unknown> {
   return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }
@@ -107,7 +110,21 @@ export async function* paginate<T>(
         if (typeof body.more === 'boolean') more = body.more;
         else if (total !== null && !Number.isNaN(total)) more = nextOffset < total;
         else more = limit !== null ? items.length >= limit : false;
-        if (more && items.length > 0) req = { ...current, query: { ...current.query, [offsetKey]: nextOffset } };
+        if (more && items.length > 0) {
+          const query = { ...current.query, [offsetKey]: nextOffset };
+          if (!sn) {
+            // PagerDuty serves classic offset paging only while offset+limit ≤ 10000, and refuses a request
+            // past it: the last page asks for what is left, and more beyond that cannot be read this way.
+            if (nextOffset >= PAGERDUTY_MAX_OFFSET) {
+              throw new PagingLoopError(
+                `connection "${opts.connectionId}": ${first.path} has more than PagerDuty's ${PAGERDUTY_MAX_OFFSET} records by offset; narrow the query (e.g. since/until)`,
+              );
+            }
+            const pageLimit = limit ?? (typeof body.limit === 'number' ? body.limit : null);
+            if (pageLimit !== null && nextOffset + pageLimit > PAGERDUTY_MAX_OFFSET) query[limitKey] = PAGERDUTY_MAX_OFFSET - nextOffset;
+          }
+          req = { ...current, query };
+        }
         break;
       }
       case 'start-limit': {

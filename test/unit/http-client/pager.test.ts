@@ -161,6 +161,38 @@ describe('paginate', () => {
     assert.deepEqual(pages, [['P0'], ['P1']]);
   });
 
+  it('never asks PagerDuty past offset+limit 10000, and says so when more remain', async () => {
+    // PagerDuty's classic paging stops at offset+limit = 10000 (larger sets need narrower filters); this
+    // imitation refuses a request past it the way PagerDuty refuses invalid input (error body constructed
+    // from the documented {error:{message,code,errors}} shape), and serves at most 75 per page.
+    const asked: { offset: number; limit: number }[] = [];
+    server.use(
+      http.get('https://api.pagerduty.example/incidents', ({ request }) => {
+        const q = new URL(request.url).searchParams;
+        const offset = Number(q.get('offset') ?? 0);
+        const limit = Number(q.get('limit') ?? 25);
+        asked.push({ offset, limit });
+        if (offset + limit > 10_000) {
+          return HttpResponse.json({ error: { message: 'Invalid Input Provided', code: 2001, errors: ['Offset plus limit must be at most 10000.'] } }, { status: 400 });
+        }
+        const served = Math.min(limit, 75);
+        return HttpResponse.json({ incidents: Array.from({ length: served }, (_, i) => ({ id: `P${offset + i}` })), limit: served, offset, more: true, total: null });
+      }),
+    );
+    const { client } = clientFor({ vendor: vendors.offset, connection: connection({ id: 'pagerduty', baseUrl: 'https://api.pagerduty.example' }) });
+    let seen = 0;
+    const err = await rejection(
+      (async () => {
+        for await (const page of client.paginate({ method: 'GET', path: '/incidents', query: { limit: 100 } }, (b) => (b as { incidents: unknown[] }).incidents)) seen += page.length;
+      })(),
+    );
+    assert.ok(asked.every((a) => a.offset + a.limit <= 10_000), `asked past 10000: ${JSON.stringify(asked.at(-1))}`);
+    assert.deepEqual(asked.at(-1), { offset: 9975, limit: 25 });
+    assert.equal(seen, 10_000);
+    assert.ok(err instanceof PagingLoopError, String(err));
+    assert.match(err.message, /\/incidents has more than PagerDuty's 10000 records by offset/);
+  });
+
   it('pages JSM approvals by start/limit until isLastPage', async () => {
     const sample = JSON.parse(readFileSync(new URL('../../fakes/payloads/jsm-approvals-list.json', import.meta.url), 'utf8')) as { values: { id: string }[] };
     const starts: string[] = [];
