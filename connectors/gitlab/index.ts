@@ -30,6 +30,9 @@ export default defineConnector({
     },
     secretHeaders: ['x-gitlab-token', 'authorization'],
     settingsProblem: needsWebhookSecret,
+    // GitLab takes any 4xx as a misconfigured hook and disables it for good (a 5xx only for a while),
+    // and retries nothing: the hub at capacity answers 503, never 429.
+    busyStatus: 503,
   },
   parse: parseGitLab,
   // Any token may read the instance's version (an unauthenticated call gets 401): baseUrl is the instance.

@@ -17,6 +17,7 @@
 //   a thread of its own, so a commit never stops this thread from reading and verifying the next webhooks.
 // - Load is shed at once (429 + Retry-After) instead of queueing without bound: GitHub gives up after
 //   10 s and PagerDuty after 5 s, and a sender that times out retries anyway — better it is told to.
+//   (503 for a sender that disables a hook answered with any 4xx: the connector's busyStatus.)
 import { createHash } from 'node:crypto';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Counter, Registry } from 'prom-client';
@@ -119,7 +120,7 @@ export type IngestOutcome = { ok: true; deliveryId: string; duplicate: boolean }
 export interface Ingest {
   /** Handles one inbound delivery for a connection; resolves once it is durably stored (or refused). */
   receive(connectionId: string, delivery: InboundDelivery): Promise<IngestOutcome>;
-  /** The 429 a delivery for this connection would get now because the hub is at capacity, or null. Asked
+  /** The 429 (or the connector's busyStatus) a delivery for this connection would get now because the hub is at capacity, or null. Asked
    * before the body is read, so shedding load costs the hub as little as it can; `receive` asks again. */
   admit(connectionId: string): IngestRefusal | null;
   /** Counts a refusal decided before `receive` (e.g. the HTTP layer's body limit). */
@@ -332,19 +333,21 @@ export function createIngest(deps: IngestDeps): Ingest {
     return retryAfterSeconds === undefined ? { ok: false, status, reason, detail } : { ok: false, status, reason, detail, retryAfterSeconds };
   }
 
-  function atCapacity(connectionId: string): IngestRefusal | null {
+  function atCapacity(connectionId: string, spec: WebhookSpec): IngestRefusal | null {
+    // The sender's "come back later": a 429 would get a GitLab hook disabled for good (see WebhookSpec.busyStatus).
+    const busy = spec.busyStatus ?? 429;
     if (eventLoopBusy > limits.maxEventLoopBusy) {
-      return refuse(connectionId, 429, 'overloaded', `the hub has been busy ${Math.round(eventLoopBusy * 100)}% of the last second; retry after the given delay`, limits.retryAfterSeconds);
+      return refuse(connectionId, busy, 'overloaded', `the hub has been busy ${Math.round(eventLoopBusy * 100)}% of the last second; retry after the given delay`, limits.retryAfterSeconds);
     }
     if (inFlight >= limits.maxInFlight || batcher.queued >= limits.maxInFlight || writer.pendingEnqueues() >= limits.maxPendingEnqueues || eventLoopDelayMs > limits.maxEventLoopDelayMs) {
-      return refuse(connectionId, 429, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
+      return refuse(connectionId, busy, 'overloaded', 'the hub is at capacity; retry after the given delay', limits.retryAfterSeconds);
     }
     const waited = batcher.oldestWaitMs();
     if (waited > limits.maxCommitWaitMs) {
-      return refuse(connectionId, 429, 'overloaded', `deliveries are waiting ${Math.round(waited)} ms for their commit; retry after the given delay`, limits.retryAfterSeconds);
+      return refuse(connectionId, busy, 'overloaded', `deliveries are waiting ${Math.round(waited)} ms for their commit; retry after the given delay`, limits.retryAfterSeconds);
     }
     if (backlog >= limits.maxBacklog) {
-      return refuse(connectionId, 429, 'overloaded', `${backlog} deliveries are waiting to be processed; retry after the given delay`, limits.retryAfterSeconds);
+      return refuse(connectionId, busy, 'overloaded', `${backlog} deliveries are waiting to be processed; retry after the given delay`, limits.retryAfterSeconds);
     }
     return null;
   }
@@ -355,7 +358,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (!connection) return refuse('unknown', 404, 'unknown-connection', `no connection "${connectionId.slice(0, 100)}" is configured`);
     const spec = connectorById(connection.connector)?.webhook;
     if (!spec) return refuse(connectionId, 404, 'no-webhooks', `connection "${connectionId}" (${connection.connector}) does not receive webhooks`);
-    const refusal = atCapacity(connectionId);
+    const refusal = atCapacity(connectionId, spec);
     if (refusal) return refusal;
     inFlight++;
     try {
@@ -442,8 +445,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     admit(connectionId) {
       // An unknown connection, or one without webhooks, is answered by receive (404), not here.
       const connection = connections.get(connectionId);
-      if (!connection || !connectorById(connection.connector)?.webhook) return null;
-      return atCapacity(connectionId);
+      const spec = connection ? connectorById(connection.connector)?.webhook : undefined;
+      if (!spec) return null;
+      return atCapacity(connectionId, spec);
     },
     countRejection(connectionId, reason) {
       rejections.inc({ connection: connections.has(connectionId) ? connectionId : 'unknown', reason });

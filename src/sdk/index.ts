@@ -118,6 +118,10 @@ export interface WebhookSpec {
    * parsed body. Deliveries about one record are processed in the order they arrived; deliveries about
    * different records in parallel. Absent, or null for a delivery: ordered with the whole connection. */
   orderingKey?(delivery: InboundDelivery, body: unknown): string | null;
+  /** The status asking this sender to come back later when the hub is at capacity: 429 (the default) for
+   * senders that retry it, 503 for one that takes every 4xx as a misconfigured endpoint (GitLab
+   * disables such a hook for good, and a 5xx only for a while). */
+  busyStatus?: 429 | 503;
 }
 
 // ---------------------------------------------------------------- outbound

@@ -485,6 +485,35 @@ describe('delivery sweep', () => {
   });
 });
 
+describe('ingest at capacity, per sender', () => {
+  // GitLab takes any 4xx as a misconfigured hook and disables it for good, and retries nothing; a 5xx
+  // only disables it for a while. PagerDuty retries a 429 (and drops any other 4xx).
+  it('asks GitLab to come back later with a 503, not a 429 that would disable its hook; PagerDuty still gets 429', async () => {
+    const h = await harness({ maxBacklog: 0 }, undefined, undefined, {
+      connections: ['  - { id: gitlab, connector: gitlab, webhook: { secret: "${env:GITLAB_TOKEN}" } }', '  - { id: pagerduty, connector: pagerduty, webhook: { secret: "${env:PD_SECRET}" } }'],
+      env: { GITLAB_TOKEN: 'gl-token', PD_SECRET: 'pd-secret' },
+    });
+    try {
+      const payload = (fixture: string) => readFileSync(join(repoRoot, 'connectors', fixture, 'body.json'), 'utf8');
+      const gl = payload('gitlab/fixtures/deliveries/deployment-running');
+      const glHeaders = { 'content-type': 'application/json', 'user-agent': 'GitLab/17.5.0', 'x-gitlab-event': 'Deployment Hook', 'x-gitlab-event-uuid': randomUUID(), 'idempotency-key': randomUUID(), 'x-gitlab-token': 'gl-token' };
+      const refused = await post(h, { connection: 'gitlab', body: gl, headers: glHeaders });
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.equal(await rejectionCount(h, 'overloaded'), 1);
+      const pd = payload('pagerduty/fixtures/deliveries/incident-triggered');
+      const pdHeaders = { 'content-type': 'application/json', 'user-agent': 'PagerDuty-Webhook/V3.0', 'x-webhook-id': randomUUID(), 'x-pagerduty-signature': `v1=${createHmac('sha256', 'pd-secret').update(pd).digest('hex')}` };
+      const later = await post(h, { connection: 'pagerduty', body: pd, headers: pdHeaders });
+      assert.equal(later.statusCode, 429, later.body);
+      assert.equal(later.headers['retry-after'], '1');
+      assert.equal(await rejectionCount(h, 'overloaded'), 2);
+      assert.equal(await storedCount(h), 0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('ingest backlog and ordering', () => {
   it('refuses with 429 once the processing backlog reaches its bound, and accepts again when it drains', async () => {
     const h = await harness({ maxBacklog: 3, backlogCheckMs: 10 });

@@ -78,7 +78,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
           description:
             'Verifies the signature on the raw body with the connection\'s connector, stores the delivery durably, then answers 202. ' +
             'A delivery seen before (same sender delivery id, or same body) is answered 202 with duplicate: true and stored once. ' +
-            'When the hub is at capacity it answers 429 with Retry-After at once.',
+            'When the hub is at capacity it answers 429 with Retry-After at once (503 to a sender that disables a hook answering 4xx, GitLab).',
           tags: ['webhooks'],
           params: {
             type: 'object',
