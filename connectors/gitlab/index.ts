@@ -2,6 +2,7 @@
 // into changes and decisions is not built yet: GitLab sends no webhook for a deployment waiting for
 // approval (only running, success, failed, canceled), so that part needs reconciliation on
 // `status=blocked` and the deployments approval API, which come with the full connector.
+import { createHash } from 'node:crypto';
 import { defineConnector, jsonObjectOf, needsWebhookSecret, verifySharedSecretHeader, webhookSecrets, type ConnectionSettings, type InboundDelivery, type ParseResult } from '../../src/sdk/index.ts';
 
 export function parseGitLab(d: InboundDelivery): ParseResult {
@@ -18,8 +19,14 @@ export default defineConnector({
   webhook: {
     // The shared secret arrives as it is in X-Gitlab-Token: GitLab does not sign bodies.
     verify: (d: InboundDelivery, connection: ConnectionSettings) => verifySharedSecretHeader(d, 'x-gitlab-token', webhookSecrets(connection)),
-    // Idempotency-Key is stable across GitLab's retries (newer versions); X-Gitlab-Event-UUID names the event.
-    dedupeKey: (d: InboundDelivery) => d.headers['idempotency-key'] || d.headers['x-gitlab-event-uuid'] || null,
+    // Idempotency-Key (GitLab 17.4+) is stable across GitLab's retries and resends. Before it, only
+    // X-Gitlab-Event-UUID, which GitLab repeats on recursive hooks (events set off by an earlier webhook):
+    // with the body, it tells a resend of one event from another event carrying the same UUID.
+    dedupeKey(d: InboundDelivery) {
+      if (d.headers['idempotency-key']) return d.headers['idempotency-key'];
+      const uuid = d.headers['x-gitlab-event-uuid'];
+      return uuid ? `${uuid}/sha256:${createHash('sha256').update(d.rawBody).digest('hex')}` : null;
+    },
     eventName(d: InboundDelivery, body?: unknown) {
       const kind = jsonObjectOf(d, body)?.object_kind;
       return typeof kind === 'string' ? kind : d.headers['x-gitlab-event'] ?? null;

@@ -286,11 +286,27 @@ describe('vendor webhook schemes through the route', () => {
     const ok = await post(h, { connection: 'gitlab', body, headers });
     assert.equal(ok.statusCode, 202, ok.body);
     const stored = await h.store.deliveries.get((ok.json() as { deliveryId: string }).deliveryId);
-    assert.equal(stored?.dedupeKey, headers['x-gitlab-event-uuid']);
+    assert.ok(stored?.dedupeKey.startsWith(`${headers['x-gitlab-event-uuid']}/`), stored?.dedupeKey);
     assert.equal(stored?.headers['x-gitlab-token'], undefined);
     const wrong = await post(h, { connection: 'gitlab', body, headers: { ...headers, 'x-gitlab-token': 'gl-tokeN' } });
     assert.equal(wrong.statusCode, 401);
     assert.equal((wrong.json() as { reason: string }).reason, 'bad-signature');
+  });
+
+  it('GitLab without Idempotency-Key: two events sharing X-Gitlab-Event-UUID (a recursive hook) are both stored, a resend of one is a duplicate', async () => {
+    // GitLab docs: the Event-UUID is "unique per webhook that is not recursive … recursive webhooks have
+    // the same value"; Idempotency-Key (17.4+) is what stays the same across retries.
+    const running = payload('gitlab/fixtures/deliveries/deployment-running');
+    const canceled = running.replace('"status": "running"', '"status": "canceled"').replace('"2024-11-24 13:05:10 +0000"', '"2024-11-24 13:05:41 +0000"');
+    assert.notEqual(canceled, running);
+    const headers = { 'content-type': 'application/json', 'user-agent': 'GitLab/17.3.0', 'x-gitlab-event': 'Deployment Hook', 'x-gitlab-instance': 'https://gitlab.example.com', 'x-gitlab-webhook-uuid': randomUUID(), 'x-gitlab-event-uuid': randomUUID(), 'x-gitlab-token': 'gl-token' };
+    const first = await post(h, { connection: 'gitlab', body: running, headers });
+    const second = await post(h, { connection: 'gitlab', body: canceled, headers });
+    assert.equal(first.statusCode, 202, first.body);
+    assert.equal(second.statusCode, 202, second.body);
+    assert.equal(second.json<{ duplicate: boolean }>().duplicate, false, 'another event under the same Event-UUID is not a duplicate');
+    assert.notEqual(second.json<{ deliveryId: string }>().deliveryId, first.json<{ deliveryId: string }>().deliveryId);
+    assert.deepEqual((await post(h, { connection: 'gitlab', body: running, headers })).json(), { deliveryId: first.json<{ deliveryId: string }>().deliveryId, duplicate: true });
   });
 
   it('Azure DevOps: the header the connection names verifies and is not stored; the envelope id dedupes', async () => {
