@@ -31,7 +31,9 @@ export function parseAzureDevOps(d: InboundDelivery): ParseResult {
 export default defineConnector({
   id: 'azure-devops',
   displayName: 'Azure DevOps',
-  vendor: { pagination: 'continuation-token', retryAfterHeaders: ['retry-after', 'x-ratelimit-delay'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
+  // Not X-RateLimit-Delay: it says how long Azure DevOps held this request back while slowing the caller
+  // down (on answers of any status), not when to come back; a block is a 429 with Retry-After.
+  vendor: { pagination: 'continuation-token', retryAfterHeaders: ['retry-after'], rateLimitResetHeaders: ['x-ratelimit-reset'] },
   webhook: {
     verify: verifyAzureDevOps,
     // The envelope's id is the notification's, the same on every retry: ADO guarantees no order, so dedupe on it.

@@ -75,6 +75,21 @@ describe('Azure DevOps health', () => {
     await assert.rejects(azureDevOps.health!(await actionContext(azureDevOps, conn)), (err: unknown) => err instanceof HttpError && err.status === 401 && /203 with a sign-in page/.test(err.message));
   });
 
+  it('a PAT without permission is refused as the 403 it is, even while Azure DevOps is delaying its calls', async () => {
+    // Azure DevOps adds X-RateLimit-Delay ("how long the request was delayed", seconds) to any response
+    // while it slows a caller down: it says nothing about when to retry. Only 429 + Retry-After blocks.
+    let calls = 0;
+    server.use(http.get(`${base}/_apis/pipelines`, () => {
+      calls++;
+      return HttpResponse.json(
+        { $id: '1', innerException: null, message: 'Access denied: the caller needs the View build pipeline permission.', typeName: 'Microsoft.TeamFoundation.Framework.Server.UnauthorizedRequestException, Microsoft.TeamFoundation.Framework.Server', typeKey: 'UnauthorizedRequestException', errorCode: 0, eventId: 3000 },
+        { status: 403, headers: { 'x-ratelimit-resource': 'ATCPU', 'x-ratelimit-delay': '0.5', 'x-ratelimit-limit': '200', 'x-ratelimit-remaining': '4', 'x-ratelimit-reset': '1732454700' } },
+      );
+    }));
+    await assert.rejects(azureDevOps.health!(await actionContext(azureDevOps, conn)), (err: unknown) => err instanceof HttpError && err.status === 403 && err.retryAfterMs === null);
+    assert.equal(calls, 1);
+  });
+
   it('a baseUrl without the project is named', async () => {
     server.use(http.get(`${base}/_apis/pipelines`, () => HttpResponse.json({ $id: '1', message: 'The resource cannot be found.' })));
     const r = await azureDevOps.health!(await actionContext(azureDevOps, conn));
