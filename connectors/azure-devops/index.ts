@@ -64,7 +64,7 @@ export default defineConnector({
   parse: parseAzureDevOps,
   // The project's pipelines, one: baseUrl is https://dev.azure.com/<org>/<project>, as the approvals API is.
   async health(ctx) {
-    // (A PAT Azure DevOps does not accept may get a 203 sign-in page: the shared client refuses that as a 203.)
+    // (A PAT Azure DevOps does not accept may get a 203 sign-in page: the shared client refuses that as a 401.)
     const res = await ctx.http.request<unknown>({ method: 'GET', path: '/_apis/pipelines', query: { 'api-version': '7.1', $top: 1 } });
     const value = typeof res.body === 'object' && res.body !== null ? (res.body as { value?: unknown }).value : undefined;
     if (!Array.isArray(value)) return { ok: false, detail: `${ctx.connection.baseUrl ?? 'baseUrl'} answered ${res.status} but not as the Pipelines API (expected {"value": [...]}): check baseUrl is https://dev.azure.com/<org>/<project>` };
