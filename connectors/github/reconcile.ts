@@ -42,7 +42,8 @@ export async function* reconcileGitHub(ctx: ReconcileContext): AsyncIterable<Rec
       else if (redeliveredEvents.has(d.event) && !succeeded.has(d.guid) && !handled.has(d.guid)) {
         handled.add(d.guid);
         try {
-          await ctx.http.request({ method: 'POST', path: `/app/hook/deliveries/${d.id}/attempts`, headers });
+          // A second redelivery of one delivery is one delivery: the hub dedupes on X-GitHub-Delivery.
+          await ctx.http.request({ method: 'POST', path: `/app/hook/deliveries/${d.id}/attempts`, headers, idempotent: true });
         } catch (e) {
           // 400/404/422: GitHub will not redeliver this one. A failed run keeps its cursor, so the next run
           // would meet the same refusal: it is logged and skipped. Refused credentials, a rate limit or an

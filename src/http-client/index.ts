@@ -63,6 +63,11 @@ class RetryableFailure extends Error {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Whether the client may send a request again after a 5xx or a lost answer (see HttpRequest.idempotent). */
+function resendable(req: HttpRequest): boolean {
+  return req.idempotent ?? req.method !== 'POST';
+}
+
 function parseBody(text: string, contentType: string): unknown {
   if (text === '') return null;
   if (/json/i.test(contentType) || /^[[{]/.test(text.trimStart())) {
@@ -148,7 +153,9 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       const reason = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
       breaker.onFailure(reason);
       // status 0: no HTTP answer at all (connection refused, DNS, timeout).
-      throw new RetryableFailure(new HttpError(`${who}: ${req.method} ${path} got no response (${reason})`, 0, null), null);
+      const lost = new HttpError(`${who}: ${req.method} ${path} got no response (${reason})`, 0, null);
+      if (!resendable(req)) throw new AbortError(lost);
+      throw new RetryableFailure(lost, null);
     }
     const resHeaders: Record<string, string> = {};
     res.headers.forEach((v, k) => {
@@ -178,7 +185,10 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       if (res.status >= 500) breaker.onFailure(`${res.status}${said ? ` ${said}` : ''}`);
       else breaker.onNeutral();
       if (timing.waitMs !== null) notBefore = Math.max(notBefore, t + timing.waitMs);
-      throw new RetryableFailure(new HttpError(message, res.status, parsed, timing.waitMs), timing.waitMs);
+      const failed = new HttpError(message, res.status, parsed, timing.waitMs);
+      // A rate limit refused the request unapplied; a 5xx may come after the vendor applied it.
+      if (!timing.rateLimited && !resendable(req)) throw new AbortError(failed);
+      throw new RetryableFailure(failed, timing.waitMs);
     }
     breaker.onNeutral();
     if (res.status === 401 && auth.invalidate()) {

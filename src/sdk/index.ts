@@ -143,6 +143,11 @@ export interface HttpRequest {
   query?: Record<string, string | number | boolean | undefined>;
   headers?: Record<string, string>;
   body?: unknown; // JSON-encoded unless a string/Buffer
+  /** The vendor applies this request at most once however often it arrives (GET, PUT, PATCH and DELETE by
+   * default; a POST only when it says so, e.g. one carrying an Idempotency-Key the receiver honours). A
+   * request that is not is never sent twice by the client after a 5xx or a lost answer: the vendor may
+   * have applied it, and the job's retry looks at the target before acting again. */
+  idempotent?: boolean;
 }
 export interface HttpResponse<T = unknown> {
   status: number;

@@ -233,24 +233,22 @@ describe('jsm approvals', () => {
     assert.deepEqual(posted, []);
   });
 
-  it('finds its answer in after JSM refused the client\'s resend of it (the first attempt answered 503 but was taken)', async () => {
+  it('finds its answer in when JSM refuses it as already given (another hub process answered since the list was read)', async () => {
     const list = await approvalsList();
     const first = list.values[0]!;
     const mia = (first.approvers as Record<string, unknown>[])[0]!;
-    const hub = { approver: { ...(mia.approver as object), accountId: '712020:hub-bot', displayName: 'Approval Hub' }, approverDecision: 'pending' };
-    let answered = false;
+    const hub = { approver: { ...(mia.approver as object), accountId: '712020:hub-bot', displayName: 'Approval Hub' } };
+    let lists = 0;
     const calls: string[] = [];
     server.use(
-      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () =>
-        HttpResponse.json({ ...list, values: [{ ...first, canAnswerApproval: !answered, approvers: [{ ...hub, approverDecision: answered ? 'approved' : 'pending' }, mia] }] }),
-      ),
+      // The first read still shows the approval open to the hub; by the second the other process's answer is in.
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => {
+        const answered = lists++ > 0;
+        return HttpResponse.json({ ...list, values: [{ ...first, canAnswerApproval: !answered, approvers: [{ ...hub, approverDecision: answered ? 'approved' : 'pending' }, mia] }] });
+      }),
       http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
       http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, () => {
         calls.push('decision');
-        if (!answered) {
-          answered = true; // saved, but the answer is lost on the way back
-          return HttpResponse.json({ errorMessages: ['Internal server error'], errors: {} }, { status: 503 });
-        }
         return HttpResponse.json({ errorMessage: 'You have already answered this approval.', i18nErrorMessage: { i18nKey: 'sd.approval.already.answered', parameters: [] } }, { status: 400 });
       }),
       http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => {
@@ -258,11 +256,26 @@ describe('jsm approvals', () => {
         return HttpResponse.json({ id: '1' }, { status: 201 });
       }),
     );
-    // The client's own resend after a 5xx (as configured in production), not a job retried later.
-    const ctx = await actionContext(jira, conn, { retries: 1 });
+    const ctx = await actionContext(jira, conn);
     const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve', rationale: 'CAB approved' } }), ctx);
     assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'approved' } });
-    assert.deepEqual(calls, ['decision', 'decision', 'comment']);
+    assert.deepEqual(calls, ['decision', 'comment']);
+  });
+
+  it('does not send its answer again after a 503 (JSM may have taken it): the job\'s retry looks first', async () => {
+    const list = await approvalsList();
+    let posts = 0;
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json(list)),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/approval/7`, () => {
+        posts++;
+        return HttpResponse.json({ errorMessages: ['Service unavailable'], errors: {} }, { status: 503 });
+      }),
+    );
+    // Retries on, as in production: a GET would be sent again, this POST is not.
+    const ctx = await actionContext(jira, conn, { retries: 2 });
+    await assert.rejects(actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve' } }), ctx), (e: unknown) => e instanceof HttpError && e.status === 503);
+    assert.equal(posts, 1);
   });
 
   it('gives the approver refusal when Jira answers 403 to the decision', async () => {

@@ -10,6 +10,7 @@ async function postCallback(input: ActionInput, ctx: ActionContext): Promise<Act
     method: 'POST',
     path,
     headers: { 'Idempotency-Key': input.idempotencyKey },
+    idempotent: true, // the receiver dedupes on the key, so a callback whose answer was lost is sent again
     body: {
       type: input.intent,
       idempotencyKey: input.idempotencyKey,

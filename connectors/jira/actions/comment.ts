@@ -37,6 +37,7 @@ export const comment: ActionDefinition = {
           path: '/rest/api/3/comment/list',
           query: { expand: 'properties' },
           body: { ids: comments.map((c) => Number(c.id)) },
+          idempotent: true, // a read that happens to be a POST
         });
         comments = listed.body?.values ?? [];
       } catch (err) {

@@ -200,3 +200,37 @@ describe('server errors and network failures', () => {
     assert.equal(arrivals.length, 2);
   });
 });
+
+describe('a POST the vendor may have applied', () => {
+  it('is not sent again after a 5xx or a lost answer: the error goes to the job, whose retry looks first', async () => {
+    const { client, clock } = clientFor();
+    const created = sequence('post', `${SN}/api/now/table/change_request`, clock.now, [
+      () => HttpResponse.json({ error: { message: 'Transaction cancelled: maximum execution time exceeded' } }, { status: 503 }),
+      () => HttpResponse.json({ result: { sys_id: 'b'.repeat(32) } }, { status: 201 }),
+    ]);
+    const err = await rejection(client.request({ method: 'POST', path: '/api/now/table/change_request', body: { short_description: 'x' } }));
+    assert.ok(err instanceof HttpError);
+    assert.equal(err.status, 503);
+    assert.equal(created.length, 1);
+
+    const commented = sequence('post', `${SN}/api/now/table/sys_journal_field`, clock.now, [() => HttpResponse.error(), () => HttpResponse.json({ result: {} }, { status: 201 })]);
+    const lost = await rejection(client.request({ method: 'POST', path: '/api/now/table/sys_journal_field', body: {} }));
+    assert.ok(lost instanceof HttpError);
+    assert.equal(lost.status, 0);
+    assert.equal(commented.length, 1);
+  });
+
+  it('is sent again after a rate limit (refused unapplied), and when the request says it is idempotent', async () => {
+    const { client, clock } = clientFor();
+    const limited = sequence('post', `${SN}/api/now/table/change_request`, clock.now, [
+      () => HttpResponse.json({ error: { message: 'Rate limit exceeded' } }, { status: 429, headers: { 'Retry-After': '1' } }),
+      () => HttpResponse.json({ result: { sys_id: 'c'.repeat(32) } }, { status: 201 }),
+    ]);
+    assert.equal((await client.request({ method: 'POST', path: '/api/now/table/change_request', body: {} })).status, 201);
+    assert.equal(limited.length, 2);
+
+    const callback = sequence('post', `${SN}/hooks/approval-hub`, clock.now, [() => HttpResponse.json({}, { status: 502 }), () => HttpResponse.json({}, { status: 200 })]);
+    assert.equal((await client.request({ method: 'POST', path: '/hooks/approval-hub', headers: { 'Idempotency-Key': 'k' }, body: {}, idempotent: true })).status, 200);
+    assert.equal(callback.length, 2);
+  });
+});
