@@ -370,7 +370,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       if (!verdict.ok) return refuse(connectionId, 401, 'bad-signature', verdict.reason);
       const body = parseJson(delivery.rawBody);
-      if (body === unparsable) return refuse(connectionId, 400, 'unparsable', 'the body is not valid JSON');
+      if (body === unparsable) return refuse(connectionId, 400, 'unparsable', unparsableDetail(delivery.headers['content-type']));
       const key = deliveryJobKey(spec, connectionId, delivery, body);
 
       const record: NewDelivery = {
@@ -510,6 +510,15 @@ export function createIngest(deps: IngestDeps): Ingest {
 }
 
 const unparsable = Symbol('unparsable');
+
+/** Why a body is refused, with the fix when the sender's settings are the cause: GitHub repository
+ * webhooks, for one, default to a form-encoded body (payload=…). */
+function unparsableDetail(contentType: string | undefined): string {
+  if (contentType?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+    return 'the body is form-encoded, not JSON: set the webhook\'s content type to application/json in the sending tool';
+  }
+  return 'the body is not valid JSON';
+}
 
 function parseJson(body: Buffer): unknown {
   if (body.length === 0) return unparsable;

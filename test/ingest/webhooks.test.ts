@@ -229,6 +229,15 @@ describe('POST /webhooks/:connection', () => {
     assert.equal(await storedCount(h), count);
   });
 
+  it('says what to change when a signed body is form-encoded (a GitHub repository webhook\'s default)', async () => {
+    const count = await storedCount(h);
+    const body = `payload=${encodeURIComponent(changeRequested('deploy-form'))}`;
+    const res = await post(h, { body, headers: { ...signStandardWebhook(h.secret, `msg_${randomUUID()}`, body), 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.statusCode, 400);
+    assert.equal((res.json() as { detail: string }).detail, "the body is form-encoded, not JSON: set the webhook's content type to application/json in the sending tool");
+    assert.equal(await storedCount(h), count);
+  });
+
   it('refuses a body over the limit with 413 and counts it', async () => {
     const rejected = await rejectionCount(h, 'too-large');
     const body = JSON.stringify({ type: 'change.requested', padding: 'x'.repeat(20_000) });
