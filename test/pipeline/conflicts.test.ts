@@ -7,11 +7,24 @@ import { after, before, describe, it } from 'node:test';
 import type { HubConfig } from '../../src/config/types.ts';
 import { api, deliver, explain, startHub, waitFor, GH_SECRET, SN_SECRET, type PipelineHub } from './harness.ts';
 
-async function approvedInHubThenRejectedInServiceNow(hub: PipelineHub, runId: number) {
-  const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId, environment: 'staging', ref: `conflict-${runId}` }));
+/** A GitHub gate raises a change, and the hub opens its ServiceNow change_request. */
+async function changeInServiceNow(hub: PipelineHub, runId: number, ref: string) {
+  const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId, environment: 'staging', ref }));
   assert.equal(sent.status, 202, sent.body);
-  const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes(`conflict-${runId}`)));
-  const changeId = record.correlation_id!;
+  const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes(ref)));
+  return { record, changeId: record.correlation_id! };
+}
+
+/** Sends a business-rule post shaped by the test and waits until the hub has handled the delivery. */
+async function postedFromServiceNow(hub: PipelineHub, viewer: string, body: unknown) {
+  const res = await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), body, { secret: SN_SECRET }));
+  assert.equal(res.status, 202, res.body);
+  const id = JSON.parse(res.body).deliveryId as string;
+  return waitFor(`delivery ${id}`, async () => { const d = (await api(hub, viewer, 'GET', `/api/v1/deliveries/${id}`)).json; return d.status === 'received' ? null : d; });
+}
+
+async function approvedInHubThenRejectedInServiceNow(hub: PipelineHub, runId: number) {
+  const { record, changeId } = await changeInServiceNow(hub, runId, `conflict-${runId}`);
   const priya = await hub.token(['approver'], 'priya.natarajan@acme.example');
   const approved = await api(hub, priya, 'POST', `/api/v1/changes/${changeId}/decisions`, { outcome: 'approve', rationale: 'Canary looked fine' });
   assert.equal(approved.status, 201, JSON.stringify(approved.json));
@@ -92,49 +105,32 @@ describe('conflicting decisions, conflicts.rule: manual', () => {
   });
 });
 
-describe('a ServiceNow update that arrives after a newer one', () => {
+describe('ServiceNow posts the hub must not follow', () => {
   let hub: PipelineHub;
   before(async () => { hub = await startHub(); });
   after(() => hub.close());
 
-  it('is not applied over the newer state: the delivery is ignored, saying it is late', async () => {
-    const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId: 7003, environment: 'staging', ref: 'late-update-7003' }));
-    assert.equal(sent.status, 202, sent.body);
-    const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes('late-update-7003')));
-    const changeId = record.correlation_id!;
+  it('an update that arrives after a newer one is not applied over it: ignored, saying it is late', async () => {
+    const { record, changeId } = await changeInServiceNow(hub, 7003, 'late-update-7003');
     const base = Number(record.sys_mod_count ?? '0');
     // Two business-rule posts of the record, sent newest first: cancelled at base+2, then the
     // pending-approval it had at base+1 (ServiceNow guarantees no order, and retries fail over).
     const body = (state: string, modCount: number) => ({ event: 'record.updated', table: 'change_request', instance: hub.sn.url, changed: ['state'], record: { ...record, state, sys_mod_count: String(modCount) } });
     const viewer = await hub.token(['viewer']);
-    const settled = async (res: { status: number; body: string }) => {
-      assert.equal(res.status, 202, res.body);
-      const id = JSON.parse(res.body).deliveryId as string;
-      return waitFor(`delivery ${id}`, async () => { const d = (await api(hub, viewer, 'GET', `/api/v1/deliveries/${id}`)).json; return d.status === 'received' ? null : d; });
-    };
-    const newer = await settled(await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), body('4', base + 2), { secret: SN_SECRET })));
+    const newer = await postedFromServiceNow(hub, viewer, body('4', base + 2));
     assert.equal(newer.status, 'processed', await explain(hub, changeId));
     assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
 
-    const older = await settled(await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), body('-4', base + 1), { secret: SN_SECRET })));
+    const older = await postedFromServiceNow(hub, viewer, body('-4', base + 1));
     assert.equal(older.status, 'ignored');
     assert.match(older.reason, new RegExp(`servicenow change_request ${record.sys_id} version ${base + 1} is older than version ${base + 2} already applied`));
     assert.equal((await hub.store.changes.get(changeId))?.state, 'cancelled');
     const viewerConflicts = (await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items;
     assert.deepEqual(viewerConflicts, [], 'a late delivery is not a disagreement between tools');
   });
-});
 
-describe('a ServiceNow update while the hub\'s newer state has not reached ServiceNow yet', () => {
-  let hub: PipelineHub;
-  before(async () => { hub = await startHub(); });
-  after(() => hub.close());
-
-  it('is neither followed back nor called a conflict when ServiceNow still shows the state last synced', async () => {
-    const sent = await deliver(() => hub.gh.sendDeploymentProtectionRule(hub.webhookUrl('github'), { secret: GH_SECRET, runId: 7004, environment: 'staging', ref: 'held-sync-7004' }));
-    assert.equal(sent.status, 202, sent.body);
-    const record = await waitFor('the ServiceNow change_request', () => [...hub.sn.tables.get('change_request')!.values()].find((r) => r.short_description?.includes('held-sync-7004')));
-    const changeId = record.correlation_id!;
+  it('an update showing the state last synced, while the hub\'s newer one waits to reach ServiceNow, is neither followed back nor a conflict', async () => {
+    const { record, changeId } = await changeInServiceNow(hub, 7004, 'held-sync-7004');
     const link = await waitFor('the synced state', async () => {
       const l = await hub.store.links.find('servicenow', 'change_request', record.sys_id!);
       return l?.data.syncedState ? l : null;
@@ -151,10 +147,7 @@ describe('a ServiceNow update while the hub\'s newer state has not reached Servi
     // Assess (pending-approval), the state last synced.
     const viewer = await hub.token(['viewer']);
     const note = { event: 'record.updated', table: 'change_request', instance: hub.sn.url, changed: ['approval'], record: { ...record, state: '-4', approval: 'requested', sys_mod_count: String(Number(link.versionSeen ?? '0') + 1) } };
-    const res = await deliver(() => hub.sn.sendWebhook(hub.webhookUrl('servicenow'), note, { secret: SN_SECRET }));
-    assert.equal(res.status, 202, res.body);
-    const id = JSON.parse(res.body).deliveryId as string;
-    const d = await waitFor(`delivery ${id}`, async () => { const r = (await api(hub, viewer, 'GET', `/api/v1/deliveries/${id}`)).json; return r.status === 'received' ? null : r; });
+    const d = await postedFromServiceNow(hub, viewer, note);
     assert.equal(d.status, 'processed', JSON.stringify(d));
     assert.equal((await hub.store.changes.get(changeId))?.state, 'approved');
     assert.deepEqual((await api(hub, viewer, 'GET', `/api/v1/conflicts?changeId=${changeId}`)).json.items, []);
