@@ -154,6 +154,9 @@ describe('jira comment and transition', () => {
   });
 });
 
+/** A request's comment page with nothing on it (servicedeskapi PagedDTO). */
+const noComments = { size: 0, start: 0, limit: 100, isLastPage: true, values: [] };
+
 describe('jsm approvals', () => {
   it('answers the pending approval as the hub account and posts the reason as an internal comment', async () => {
     const list = await approvalsList();
@@ -164,6 +167,7 @@ describe('jsm approvals', () => {
         calls.push(['decision', await request.json()]);
         return HttpResponse.json({ ...list.values[0], finalDecision: 'declined' });
       }),
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => HttpResponse.json(noComments)),
       http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, async ({ request }) => {
         calls.push(['comment', await request.json()]);
         return HttpResponse.json({ id: '1' }, { status: 201 });
@@ -251,6 +255,7 @@ describe('jsm approvals', () => {
         calls.push('decision');
         return HttpResponse.json({ errorMessage: 'You have already answered this approval.', i18nErrorMessage: { i18nKey: 'sd.approval.already.answered', parameters: [] } }, { status: 400 });
       }),
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => HttpResponse.json(noComments)),
       http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => {
         calls.push('comment');
         return HttpResponse.json({ id: '1' }, { status: 201 });
@@ -260,6 +265,29 @@ describe('jsm approvals', () => {
     const result = await actionOf(jira, 'record-decision')(actionInput('record-decision', { link, params: { outcome: 'approve', rationale: 'CAB approved' } }), ctx);
     assert.deepEqual(result, { status: 'done', link, result: { approvalId: '7', decision: 'approved' } });
     assert.deepEqual(calls, ['decision', 'comment']);
+  });
+
+  it('on a retried job whose answer is in, posts the reason the first attempt did not get to, and only once', async () => {
+    const list = await approvalsList();
+    const first = list.values[0]!;
+    const mia = (first.approvers as Record<string, unknown>[])[0]!;
+    const hub = { approver: { ...(mia.approver as object), accountId: '712020:hub-bot', displayName: 'Approval Hub' }, approverDecision: 'approved' };
+    const comments: { id: string; body: string; public: boolean }[] = [];
+    server.use(
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/approval`, () => HttpResponse.json({ ...list, values: [{ ...first, canAnswerApproval: false, approvers: [hub, mia] }] })),
+      http.get(`${J}/rest/api/3/myself`, () => HttpResponse.json({ accountId: '712020:hub-bot', accountType: 'atlassian', displayName: 'Approval Hub', active: true, timeZone: 'UTC' })),
+      http.get(`${J}/rest/servicedeskapi/request/CHG-42/comment`, () => HttpResponse.json({ ...noComments, size: comments.length, values: comments })),
+      http.post(`${J}/rest/servicedeskapi/request/CHG-42/comment`, async ({ request }) => {
+        const b = (await request.json()) as { body: string; public: boolean };
+        comments.push({ id: String(comments.length + 1), ...b });
+        return HttpResponse.json({ id: String(comments.length) }, { status: 201 });
+      }),
+    );
+    const ctx = await actionContext(jira, conn);
+    const input = actionInput('record-decision', { link, params: { outcome: 'approve', rationale: 'CAB approved' } });
+    assert.equal((await actionOf(jira, 'record-decision')(input, ctx)).status, 'already-done');
+    assert.equal((await actionOf(jira, 'record-decision')(input, ctx)).status, 'already-done');
+    assert.deepEqual(comments, [{ id: '1', body: 'Approved via approval-hub: CAB approved', public: false }]);
   });
 
   it('does not send its answer again after a 503 (JSM may have taken it): the job\'s retry looks first', async () => {

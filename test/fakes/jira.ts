@@ -551,6 +551,29 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       if (refused) return refused;
       return { status: 200, body: renderApproval(a, req.caller) };
     })
+    .on('GET', '/rest/servicedeskapi/request/:key/comment', (req) => {
+      const i = findIssue(req.params.key!);
+      if (!i) return { status: 404, body: sdError('Request does not exist or you do not have permission to see it.', 'sd.request.error.not.found') };
+      // public / internal filter (both default true); bodies come back as text, ADF ones included.
+      const wantPublic = req.query.get('public') !== 'false';
+      const wantInternal = req.query.get('internal') !== 'false';
+      const all = i.comments.filter((c) => (c.public ? wantPublic : wantInternal));
+      const start = Number(req.query.get('start') ?? 0);
+      const limit = Math.min(Number(req.query.get('limit') ?? 50), 100);
+      const values = all.slice(start, start + limit);
+      const text = (node: unknown): string =>
+        typeof node === 'string' ? node : node && typeof node === 'object' ? ((node as { text?: string }).text ?? '') + ((node as { content?: unknown[] }).content ?? []).map(text).join('') : '';
+      return {
+        status: 200,
+        body: {
+          size: values.length,
+          start,
+          limit,
+          isLastPage: start + limit >= all.length,
+          values: values.map((c) => ({ id: c.id, body: text(c.body), public: c.public, author: user(c.author), created: { iso8601: jiraTime(c.created), epochMillis: c.created } })),
+        },
+      };
+    })
     .on('POST', '/rest/servicedeskapi/request/:key/comment', (req) => {
       const i = findIssue(req.params.key!);
       if (!i) return { status: 404, body: sdError('Request does not exist or you do not have permission to see it.', 'sd.request.error.not.found') };

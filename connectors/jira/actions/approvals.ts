@@ -33,7 +33,11 @@ export const recordDecision: ActionDefinition = {
       // canAnswerApproval is also false once the hub's account has answered an approval that still waits
       // for other approvers: a retried job finds its own answer among the approvers.
       const mine = await ownAnswer(ctx, pending);
-      if (mine === final) return { status: 'already-done', link: input.link, result: { approvalId: pending.id, decision: final } };
+      if (mine === final) {
+        // The earlier attempt may have failed between the answer and its comment.
+        await commentOnce(ctx, key, rationaleText(input.params.rationale, outcome));
+        return { status: 'already-done', link: input.link, result: { approvalId: pending.id, decision: final } };
+      }
       if (mine !== null && mine !== 'pending') {
         throw new PermanentError(`${key}: the hub's Jira account already answered "${pending.name}" with ${mine}; JSM does not take a second answer`);
       }
@@ -44,8 +48,8 @@ export const recordDecision: ActionDefinition = {
       await ctx.http.request({ method: 'POST', path: approvalsPath(key, pending.id), body: { decision: outcome === 'approve' ? 'approve' : 'decline' } });
     } catch (err) {
       if (!(err instanceof HttpError) || err.status < 400 || err.status >= 500 || err.status === 429) throw err;
-      // The client sends the answer again after a 5xx or a dropped connection; when JSM had taken the
-      // first one, it refuses the second. Whether the answer is in decides, not the refusal.
+      // JSM refuses an answer already given: by another hub process since the list was read, or by an
+      // earlier attempt whose reply was lost. Whether the answer is in decides, not the refusal.
       const taken = await answerIn(ctx, key, pending.id, final).catch(() => false); // unknown: the refusal stands
       if (!taken) {
         // JSM refuses an answer from anyone but an assigned approver even when the list said otherwise
@@ -54,17 +58,24 @@ export const recordDecision: ActionDefinition = {
         throw err;
       }
     }
-    const rationale = typeof input.params.rationale === 'string' && input.params.rationale !== '' ? input.params.rationale : null;
-    if (rationale) {
-      await ctx.http.request({
-        method: 'POST',
-        path: `/rest/servicedeskapi/request/${encodeURIComponent(key)}/comment`,
-        body: { body: `${outcome === 'approve' ? 'Approved' : 'Declined'} via approval-hub: ${rationale}`, public: false },
-      });
-    }
+    await commentOnce(ctx, key, rationaleText(input.params.rationale, outcome));
     return { status: 'done', link: input.link, result: { approvalId: pending.id, decision: final } };
   },
 };
+
+/** The internal comment carrying the decision's reason (null without one). */
+function rationaleText(rationale: unknown, outcome: 'approve' | 'reject'): string | null {
+  return typeof rationale === 'string' && rationale !== '' ? `${outcome === 'approve' ? 'Approved' : 'Declined'} via approval-hub: ${rationale}` : null;
+}
+
+/** Posts an internal request comment unless the request already has it (a retried job). */
+async function commentOnce(ctx: ActionContext, key: string, text: string | null): Promise<void> {
+  if (text === null) return;
+  const path = `/rest/servicedeskapi/request/${encodeURIComponent(key)}/comment`;
+  const pages = ctx.http.paginate<{ body?: unknown }>({ method: 'GET', path, query: { start: 0, limit: 100 } }, (b) => (b as { values?: { body?: unknown }[] } | null)?.values ?? [], { pagination: 'start-limit' });
+  for await (const page of pages) if (page.some((c) => c.body === text)) return;
+  await ctx.http.request({ method: 'POST', path, body: { body: text, public: false } });
+}
 
 /** Whether approval `id` now shows `final`, as its outcome or as the hub account's own answer. */
 async function answerIn(ctx: ActionContext, key: string, id: string, final: string): Promise<boolean> {
