@@ -50,20 +50,34 @@ describe('fake Jira', () => {
     assert.deepEqual(ok.body.body, adf('Approved by CAB'));
   });
 
-  it('keeps comment properties and lists comments newest first with expand=properties', async () => {
+  it('lists comments newest first, and gives their properties only through POST /rest/api/3/comment/list', async () => {
     const issue = jira.createIssue({ summary: 'props' });
     await hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: adf('first') } });
     clock.t += 1000;
     await hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: adf('second'), properties: [{ key: 'approval-hub', value: { idempotencyKey: 'k1' } }] } });
-    const res = await hub().request<{ comments: { body: unknown; properties?: { key: string; value: unknown }[] }[] }>({
+    // The issue's comment page documents only expand=renderedBody: properties are not there.
+    const res = await hub().request<{ comments: { id: string; body: unknown; properties?: unknown }[] }>({
       method: 'GET',
       path: `/rest/api/3/issue/${issue.key}/comment`,
       query: { orderBy: '-created', maxResults: 50, expand: 'properties' },
     });
     assert.deepEqual(res.body.comments.map((c) => [c.body, c.properties]), [
-      [adf('second'), [{ key: 'approval-hub', value: { idempotencyKey: 'k1' } }]],
-      [adf('first'), []],
+      [adf('second'), undefined],
+      [adf('first'), undefined],
     ]);
+    const listed = await hub().request<{ isLast: boolean; values: { body: unknown; properties?: unknown }[] }>({
+      method: 'POST',
+      path: '/rest/api/3/comment/list',
+      query: { expand: 'properties' },
+      body: { ids: res.body.comments.map((c) => Number(c.id)) },
+    });
+    assert.equal(listed.body.isLast, true);
+    assert.deepEqual(listed.body.values.map((c) => [c.body, c.properties]), [
+      [adf('first'), []],
+      [adf('second'), [{ key: 'approval-hub', value: { idempotencyKey: 'k1' } }]],
+    ]);
+    const asStrings = await fail(hub().request({ method: 'POST', path: '/rest/api/3/comment/list', body: { ids: res.body.comments.map((c) => c.id) } }));
+    assert.equal(asStrings.status, 400);
     const me = await hub().request<{ accountId: string }>({ method: 'GET', path: '/rest/api/3/myself' });
     assert.equal(me.body.accountId, '712020:hub-bot');
   });

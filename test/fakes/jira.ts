@@ -445,9 +445,20 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       const list = [...i.comments].sort((a, b) => (orderBy.startsWith('-') ? b.created - a.created || Number(b.id) - Number(a.id) : a.created - b.created || Number(a.id) - Number(b.id)));
       const startAt = Number(req.query.get('startAt') ?? 0);
       const maxResults = Math.min(Number(req.query.get('maxResults') ?? 50), 100);
-      const withProperties = (req.query.get('expand') ?? '').split(',').includes('properties');
+      // This page's only documented expand is renderedBody: comment properties come from POST /rest/api/3/comment/list.
       const page = list.slice(startAt, startAt + maxResults);
-      return { status: 200, body: { startAt, maxResults, total: list.length, comments: page.map((c) => renderComment(i, c, withProperties)) } };
+      return { status: 200, body: { startAt, maxResults, total: list.length, comments: page.map((c) => renderComment(i, c)) } };
+    })
+    .on('POST', '/rest/api/3/comment/list', (req) => {
+      const ids = (req.body as { ids?: unknown } | null)?.ids;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > 1000 || ids.some((x) => !Number.isInteger(x))) {
+        return { status: 400, body: jiraError([], { ids: 'A list of 1 to 1000 comment ids (integers) is required.' }) };
+      }
+      const withProperties = (req.query.get('expand') ?? '').split(',').includes('properties');
+      const values = [...issues.values()]
+        .flatMap((i) => i.comments.filter((c) => ids.includes(Number(c.id))).map((c) => renderComment(i, c, withProperties)))
+        .sort((a, b) => Number(a.id) - Number(b.id));
+      return { status: 200, body: { startAt: 0, maxResults: 1000, total: values.length, isLast: true, values } };
     })
     .on('POST', '/rest/api/3/issue/:key/comment', (req) => {
       const i = findIssue(req.params.key!);
