@@ -80,6 +80,18 @@ describe('servicenow against the fake instance', () => {
     ]);
   });
 
+  it('reconciles every change when the instance returns fewer records a page than sysparm_limit asks', async () => {
+    const capped = await startFakeServiceNow({ maxPageSize: 2 });
+    try {
+      const ids = [0, 1, 2, 3, 4].map((i) => capped.createChange({ short_description: `Capped ${i}` }).sys_id!);
+      const ctx = await actionContext(servicenow, { ...conn, baseUrl: capped.url }, { cursor: '2000-01-01 00:00:00' });
+      const events = (await allPages(servicenow.reconcile!(ctx))).flatMap((p) => p.events);
+      assert.deepEqual(events.filter((e) => e.type === 'record.updated').map((e) => e.link.externalId).sort(), [...ids].sort());
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('gets the state model refusal as an HTTP error when implementing an unapproved change', async () => {
     const record = sn.createChange({ short_description: 'Unapproved change', state: '-5' });
     const ctx = await actionContext(servicenow, conn);

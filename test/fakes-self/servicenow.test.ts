@@ -81,6 +81,29 @@ describe('fake ServiceNow', () => {
     assert.deepEqual(rows, ['paged 1', 'paged 2', 'paged 3', 'paged 4']);
   });
 
+  it('caps a page below a bigger sysparm_limit and carries the capped limit in Link rel="next"', async () => {
+    const capped = await startFakeServiceNow({ now: clock.now, maxPageSize: 2 });
+    try {
+      for (let i = 0; i < 3; i++) capped.createChange({ short_description: `capped ${i}` });
+      const first = await clientOn(capped.url, basic, vendor, clock).request<{ result: unknown[] }>({
+        method: 'GET',
+        path: '/api/now/table/change_request',
+        query: { sysparm_query: 'ORDERBYnumber', sysparm_limit: 100 },
+      });
+      assert.equal(first.body.result.length, 2);
+      assert.match(first.headers.link!, /<[^>]*sysparm_limit=2&sysparm_offset=2>;rel="next"/);
+      const rows = await all(
+        clientOn(capped.url, basic, vendor, clock).paginate(
+          { method: 'GET', path: '/api/now/table/change_request', query: { sysparm_query: 'ORDERBYnumber', sysparm_limit: 100, sysparm_fields: 'short_description' } },
+          (b) => (b as { result: { short_description: string }[] }).result.map((r) => r.short_description),
+        ),
+      );
+      assert.deepEqual(rows, ['capped 0', 'capped 1', 'capped 2']);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('refuses an encoded query it cannot parse instead of returning everything', async () => {
     const err = await hub().request({ method: 'GET', path: '/api/now/table/change_request', query: { sysparm_query: 'sys_updated_on≥2026' } }).catch((e: unknown) => e);
     assert.ok(err instanceof HttpError);

@@ -27,6 +27,8 @@ export interface FakeServiceNowOptions {
   tokenLifetimeSeconds?: number;
   /** Refuse moving a change to Scheduled/Implement/Review/Closed before it is approved (default true). */
   enforceStateModel?: boolean;
+  /** Most records one page returns, whatever sysparm_limit asks (an instance caps it; default 10000). */
+  maxPageSize?: number;
   now?: () => number;
 }
 
@@ -171,6 +173,7 @@ export interface FakeServiceNow extends FakeBase {
 export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Promise<FakeServiceNow> {
   const now = opts.now ?? Date.now;
   const enforceStateModel = opts.enforceStateModel ?? true;
+  const maxPageSize = opts.maxPageSize ?? 10000;
   const oauthClient = opts.oauthClient ?? { clientId: 'hub-client', clientSecret: 'hub-client-secret' };
   const tokenLifetime = opts.tokenLifetimeSeconds ?? 1799;
   const tables = new Map<string, Map<string, Stored>>(TABLES.map((t) => [t, new Map()]));
@@ -435,7 +438,9 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
       if ((limitRaw !== null && !/^\d+$/.test(limitRaw)) || (offsetRaw !== null && !/^\d+$/.test(offsetRaw))) {
         return { status: 400, body: snError('Invalid parameter', 'sysparm_limit and sysparm_offset must be non-negative integers') };
       }
-      const limit = limitRaw === null ? 10000 : Number(limitRaw);
+      // The instance caps a page (10000 by default): a bigger sysparm_limit gets that many and a Link
+      // rel="next" that carries the capped limit, so only a client that follows Link reads everything.
+      const limit = Math.min(limitRaw === null ? 10000 : Number(limitRaw), maxPageSize);
       const offset = offsetRaw === null ? 0 : Number(offsetRaw);
       const page = rows.slice(offset, offset + limit);
       const headers: Record<string, string> = {};
