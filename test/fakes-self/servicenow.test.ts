@@ -110,6 +110,22 @@ describe('fake ServiceNow', () => {
     assert.equal(err.status, 400);
   });
 
+  it('knows each table’s columns: a write drops a field the table lacks, sysparm_fields leaves it out, a query on it is 400', async () => {
+    const created = await hub().request<{ result: Record<string, unknown> }>({
+      method: 'POST',
+      path: '/api/now/table/change_request',
+      query: { sysparm_fields: 'sys_id,short_description,correlation_id,correlation_ref,approver.email,requested_by.email' },
+      body: { short_description: 'Columns', correlation_id: 'chg_cols', correlation_ref: 'not a column' },
+    });
+    assert.deepEqual(Object.keys(created.body.result).sort(), ['correlation_id', 'requested_by.email', 'short_description', 'sys_id']);
+    assert.equal(sn.record('change_request', created.body.result.sys_id as string)?.correlation_ref, undefined);
+    for (const sysparm_query of ['correlation_ref=chg_cols', 'requested_by.mail=beth.anglin@acme.example', 'ORDERBYupdated_on']) {
+      const err = await hub().request({ method: 'GET', path: '/api/now/table/change_request', query: { sysparm_query } }).catch((e: unknown) => e);
+      assert.ok(err instanceof HttpError, sysparm_query);
+      assert.equal(err.status, 400, sysparm_query);
+    }
+  });
+
   it('keeps work notes as sys_journal_field rows that LIKE queries find, with ^^ as a literal caret', async () => {
     const change = sn.createChange({ short_description: 'noted' });
     await hub().request({ method: 'PATCH', path: `/api/now/table/change_request/${change.sys_id}`, body: { work_notes: 'Approved in hub\n[approval-hub k^1]' } });

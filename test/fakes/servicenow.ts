@@ -59,6 +59,46 @@ const REFERENCES: Record<string, Record<string, [string, string]>> = {
   },
 };
 const TABLES = ['change_request', 'sysapproval_approver', 'sys_user', 'sys_user_group', 'sysapproval_group', 'cmdb_ci', 'sys_journal_field'];
+/** Each table's columns (from the base system dictionary; instance custom u_ columns are not modelled). A
+ * real instance ignores a column it does not have: in a write (the value is dropped), in sysparm_fields
+ * (left out of the answer) and in sysparm_query (the condition is dropped, so more rows come back). The
+ * fake drops and omits the same way, but refuses such a query with 400, as it does an unparsable one. */
+const SYS_COLUMNS = ['sys_id', 'sys_created_on', 'sys_created_by', 'sys_updated_on', 'sys_updated_by', 'sys_mod_count', 'sys_class_name', 'sys_domain', 'sys_domain_path', 'sys_tags'];
+const TASK_COLUMNS = [
+  'number', 'short_description', 'description', 'state', 'approval', 'active', 'assignment_group', 'assigned_to', 'opened_by', 'opened_at', 'closed_at',
+  'closed_by', 'close_notes', 'priority', 'impact', 'urgency', 'correlation_id', 'correlation_display', 'work_notes', 'comments', 'cmdb_ci',
+  'business_service', 'service_offering', 'company', 'location', 'due_date', 'parent', 'watch_list', 'work_notes_list', 'approval_history', 'approval_set',
+  'upon_approval', 'upon_reject', 'contact_type', 'escalation', 'made_sla', 'order', 'reassignment_count', 'time_worked', 'activity_due', 'expected_start',
+  'work_start', 'work_end', 'follow_up', 'group_list', 'additional_assignee_list', 'knowledge', 'sla_due', 'calendar_duration', 'business_duration',
+];
+const COLUMNS: Record<string, string[]> = {
+  change_request: [
+    ...TASK_COLUMNS, 'type', 'category', 'risk', 'risk_impact_analysis', 'justification', 'implementation_plan', 'backout_plan', 'test_plan', 'start_date',
+    'end_date', 'requested_by', 'requested_by_date', 'phase', 'phase_state', 'reason', 'close_code', 'chg_model', 'std_change_producer_version', 'on_hold',
+    'on_hold_reason', 'conflict_status', 'conflict_last_run', 'cab_required', 'cab_date', 'cab_delegate', 'cab_recommendation', 'review_date',
+    'review_status', 'review_comments', 'change_plan', 'outside_maintenance_schedule', 'production_system', 'scope', 'unauthorized',
+  ],
+  sysapproval_approver: [
+    'approver', 'state', 'sysapproval', 'document_id', 'source_table', 'group', 'comments', 'due_date', 'expected_start', 'order', 'approval_source',
+    'approval_column', 'approval_journal_column', 'wf_activity', 'iteration',
+  ],
+  sys_user: ['user_name', 'email', 'name', 'first_name', 'last_name', 'active', 'title', 'department', 'manager', 'phone', 'locked_out'],
+  sys_user_group: ['name', 'description', 'manager', 'email', 'active', 'type', 'parent'],
+  sysapproval_group: ['name', 'description', 'manager', 'email', 'active', 'type', 'parent'],
+  cmdb_ci: ['name', 'operational_status', 'install_status', 'short_description', 'owned_by', 'support_group', 'ip_address', 'fqdn'],
+  sys_journal_field: ['name', 'element_id', 'element', 'value'],
+};
+export function isColumn(table: string, field: string): boolean {
+  return SYS_COLUMNS.includes(field) || (COLUMNS[table]?.includes(field) ?? false);
+}
+/** Whether a field, dot-walked through references (approver.email), names a column. */
+function isFieldPath(table: string, path: string): boolean {
+  const [head, ...rest] = path.split('.');
+  if (!isColumn(table, head!)) return false;
+  if (rest.length === 0) return true;
+  const ref = REFERENCES[table]?.[head!];
+  return ref !== undefined && isFieldPath(ref[0], rest.join('.'));
+}
 const DISPLAY_FIELD: Record<string, string> = { sys_user: 'name', sys_user_group: 'name', sysapproval_group: 'name', cmdb_ci: 'name', change_request: 'number' };
 /** States of the default change model that need an approved change. */
 const NEEDS_APPROVAL = ['-2', '-1', '0', '3'];
@@ -247,6 +287,8 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     const fields = fieldsParam ? fieldsParam.split(',').map((f) => f.trim()).filter(Boolean) : [...Object.keys(rec), ...JOURNAL_FIELDS.filter((f) => table in REFERENCES && !(f in rec))];
     const out: Record<string, unknown> = {};
     for (const f of fields) {
+      // A field the table does not have is left out of the answer, not returned as "".
+      if (fieldsParam && !isFieldPath(table, f)) continue;
       const ref = f.includes('.') ? undefined : REFERENCES[table]?.[f];
       const value = raw(table, rec, f);
       if (JOURNAL_FIELDS.includes(f)) {
@@ -360,14 +402,15 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     return null;
   }
 
-  function requireJson(req: FakeRequest): FakeResponse | Record<string, unknown> {
+  /** The JSON body of a write, without the fields the table has no column for (an instance ignores them). */
+  function requireJson(req: FakeRequest, table: string): FakeResponse | Record<string, unknown> {
     if (!/application\/json/i.test(req.headers['content-type'] ?? '')) {
       return { status: 415, body: snError('Unsupported Media Type', 'Content-Type must be application/json') };
     }
     if (!req.body || typeof req.body !== 'object' || Array.isArray(req.body)) {
       return { status: 400, body: snError('Exception while reading request', 'The payload is not valid JSON.') };
     }
-    return req.body as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(req.body).filter(([k]) => isColumn(table, k)));
   }
   const isResponse = (x: unknown): x is FakeResponse => typeof x === 'object' && x !== null && typeof (x as FakeResponse).status === 'number' && !('sys_id' in (x as object));
 
@@ -420,6 +463,11 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
       } catch (err) {
         return { status: 400, body: snError('Invalid query', (err as Error).message) };
       }
+      const unknown = [...parsed.conditions.map((c) => c.field), ...parsed.order.map((o) => o.field)].find((f) => !isFieldPath(table, f));
+      if (unknown !== undefined) {
+        // A real instance drops the condition and answers more rows than asked for; the fake says so instead.
+        return { status: 400, body: snError('Invalid query', `${table} has no field "${unknown}" (an instance would ignore that condition)`) };
+      }
       let rows = [...t(table).values()].filter((rec) => {
         let result = true;
         let first = true;
@@ -470,7 +518,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     .on('POST', '/api/now/table/:table', (req) => {
       const bad = knownTable(req.params.table!);
       if (bad) return bad;
-      const body = requireJson(req);
+      const body = requireJson(req, req.params.table!);
       if (isResponse(body)) return body;
       const rec = createRecord(req.params.table!, body, req.caller!);
       return { status: 201, headers: { Location: `${baseUrl}/api/now/table/${req.params.table}/${rec.sys_id}` }, body: { result: render(req.params.table!, rec, req.query) } };
@@ -480,7 +528,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     router.on(method, '/api/now/table/:table/:sysId', (req) => {
       const bad = knownTable(req.params.table!);
       if (bad) return bad;
-      const body = requireJson(req);
+      const body = requireJson(req, req.params.table!);
       if (isResponse(body)) return body;
       const rec = t(req.params.table!).get(req.params.sysId!);
       if (!rec) return { status: 404, body: snError('No Record found', "Record doesn't exist or ACL restricts the record retrieval") };
