@@ -1,9 +1,8 @@
-// Two vendor endpoints the connectors call that the shared fakes (test/fakes/) do not serve yet, answered
+// Vendor endpoints the connectors call that the shared fakes (test/fakes/) do not serve yet, answered
 // from the fakes' own state with the vendors' documented shapes. Remove an entry once its fake serves it.
 //   GitHub:     GET /repos/{owner}/{repo}/actions/runs/{run_id} → { id, status } ("waiting" while the
 //               deployment protection rule is unanswered) — read by the answer-gate action first.
-//   ServiceNow: GET /api/now/table/sys_journal_field?sysparm_query=element_id=…^element=work_notes^valueLIKE…
-//               — how the comment action finds a work note it already wrote.
+// (The ServiceNow fake serves sys_journal_field itself now: its proxy only passes calls through.)
 // In-process hubs get them through msw (everything else passes through to the fakes); a hub in another
 // process gets them from an HTTP proxy in front of the fake, which its connection's baseUrl points at.
 import { createServer, type IncomingMessage } from 'node:http';
@@ -23,25 +22,11 @@ function githubRun(gh: FakeGitHub, method: string, url: URL): Answer {
   return { status: 200, body: { id: Number(m[3]), status: gate.state === 'pending' ? 'waiting' : 'completed', conclusion: gate.state === 'rejected' ? 'failure' : null } };
 }
 
-function servicenowJournal(sn: FakeServiceNow, method: string, url: URL): Answer {
-  if (method !== 'GET' || url.pathname !== '/api/now/table/sys_journal_field') return null;
-  // Encoded query: '^' separates conditions, '^^' is a literal caret.
-  const conditions = (url.searchParams.get('sysparm_query') ?? '').split(/(?<!\^)\^(?!\^)/).map((c) => c.replaceAll('^^', '^'));
-  const rows = sn.journal.filter((j) => conditions.every((c) => {
-    if (c.startsWith('element_id=')) return j.sysId === c.slice('element_id='.length);
-    if (c.startsWith('element=')) return j.field === c.slice('element='.length);
-    if (c.startsWith('valueLIKE')) return j.text.includes(c.slice('valueLIKE'.length));
-    return true;
-  }));
-  return { status: 200, body: { result: rows.map((_, i) => ({ sys_id: `journal${i}` })) } };
-}
-
 /** For an in-process hub. */
-export function fillFakeGaps(gh: FakeGitHub, sn: FakeServiceNow): { close(): void } {
+export function fillFakeGaps(gh: FakeGitHub, _sn: FakeServiceNow): { close(): void } {
   const reply = (a: Answer) => HttpResponse.json(a!.body as Record<string, unknown>, { status: a!.status });
   const server = setupServer(
     http.get(`${gh.url}/repos/:owner/:repo/actions/runs/:runId`, ({ request }) => reply(githubRun(gh, 'GET', new URL(request.url)))),
-    http.get(`${sn.url}/api/now/table/sys_journal_field`, ({ request }) => reply(servicenowJournal(sn, 'GET', new URL(request.url)))),
   );
   server.listen({ onUnhandledFrame: 'bypass' });
   return { close: () => server.close() };
@@ -56,7 +41,7 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
 /** For a hub in another process: a proxy in front of the fake. */
 export async function startGapProxy(kind: 'github' | 'servicenow', fake: FakeGitHub | FakeServiceNow): Promise<{ url: string; close(): Promise<void> }> {
   const answer = (method: string, url: URL): Answer =>
-    kind === 'github' ? githubRun(fake as FakeGitHub, method, url) : servicenowJournal(fake as FakeServiceNow, method, url);
+    kind === 'github' ? githubRun(fake as FakeGitHub, method, url) : null;
   const hop = ['host', 'content-length', 'connection', 'transfer-encoding', 'content-encoding'];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', fake.url);
