@@ -198,6 +198,9 @@ describe('jira against the fake site', () => {
     const link = { kind: 'issue', externalId: issue.key };
     assert.equal((await actionOf(jira, 'comment')(actionInput('comment', { link, params: { message: 'Waiting for CAB' } }), ctx)).status, 'done');
     assert.equal((await actionOf(jira, 'comment')(actionInput('comment', { link, params: { message: 'Waiting for CAB' } }), ctx)).status, 'already-done');
+    // Blank lines become empty paragraphs, never the empty text nodes ADF refuses.
+    const lines = actionInput('comment', { idempotencyKey: 'lines', link, params: { message: 'Waiting for CAB\n\nRun 3410\n' } });
+    assert.equal((await actionOf(jira, 'comment')(lines, ctx)).status, 'done');
     const moved = await actionOf(jira, 'transition')(actionInput('transition', { link, params: { state: 'rejected' } }), ctx);
     assert.deepEqual(moved.result, { status: 'Declined', transitionId: '41' });
   });

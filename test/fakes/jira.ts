@@ -119,9 +119,17 @@ export const DEFAULT_ACCOUNTS: JiraAccount[] = [
   { accountId: '5b10a2844c20165700ede21g', displayName: 'Beth Anglin', email: 'beth.anglin@acme.example' },
 ];
 
+/** A node of an ADF tree: an object with a type, its content (if any) a list of nodes, and a text node's
+ * text non-empty (the ADF schema's minLength 1: Jira refuses {"type":"text","text":""}). */
+function isAdfNode(v: unknown): boolean {
+  const n = v as { type?: unknown; content?: unknown; text?: unknown };
+  if (!n || typeof n !== 'object' || typeof n.type !== 'string') return false;
+  if (n.type === 'text' && (typeof n.text !== 'string' || n.text === '')) return false;
+  return n.content === undefined || (Array.isArray(n.content) && n.content.every(isAdfNode));
+}
 function isAdf(v: unknown): boolean {
   const d = v as { type?: unknown; version?: unknown; content?: unknown };
-  return !!d && typeof d === 'object' && d.type === 'doc' && d.version === 1 && Array.isArray(d.content);
+  return !!d && typeof d === 'object' && d.type === 'doc' && d.version === 1 && Array.isArray(d.content) && d.content.every(isAdfNode);
 }
 const jiraError = (messages: string[], errors: Record<string, string> = {}) => ({ errorMessages: messages, errors });
 const sdError = (message: string, key: string) => ({ errorMessage: message, i18nErrorMessage: { i18nKey: key, parameters: [] } });
