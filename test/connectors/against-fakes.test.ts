@@ -192,6 +192,26 @@ describe('jira against the fake site', () => {
     }
   });
 
+  it('reconciles every issue once when search returns fewer issues a page than maxResults asks', async () => {
+    let t = Date.parse('2026-11-24T13:00:00Z');
+    const short = await startFakeJira({ searchPageSize: 2, now: () => t });
+    try {
+      const shortConn = { ...conn, baseUrl: short.url, options: { ...conn.options, timeZone: 'UTC', readApprovals: false } };
+      const keys = [0, 1, 2, 3, 4].map((i) => {
+        t += 30_000;
+        return short.createIssue({ summary: `Short page ${i}` }).key;
+      });
+      const first = await allPages(jira.reconcile!(await actionContext(jira, shortConn, { now: new Date(t), cursor: null })));
+      const read = first.flatMap((p) => p.events).filter((e) => e.type === 'record.updated').map((e) => e.link.externalId);
+      assert.deepEqual(read.sort(), [...keys].sort());
+      // Nothing changed since: the next run, from the last cursor, reads the overlap again and reports none of it.
+      const again = await allPages(jira.reconcile!(await actionContext(jira, shortConn, { now: new Date(t), cursor: first.at(-1)!.cursor })));
+      assert.deepEqual(again.flatMap((p) => p.events), []);
+    } finally {
+      await short.close();
+    }
+  });
+
   it('comments and transitions through the v3 API', async () => {
     const issue = jr.createIssue({ summary: 'Deploy billing 1.4.0' });
     const ctx = await actionContext(jira, conn);

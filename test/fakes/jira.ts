@@ -26,6 +26,9 @@ export interface FakeJiraOptions {
   /** Custom field id of the JSM "Approvals" field (e.g. customfield_10027): when set, issues carry their
    * approvals there as servicedeskapi ApprovalDTOs, as JSM sites do. Default: not rendered. */
   approvalsField?: string;
+  /** Most issues one /search/jql page returns, whatever maxResults asks (the server "may return fewer than
+   * you ask for"; default 100). */
+  searchPageSize?: number;
 }
 
 interface Status {
@@ -383,8 +386,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       if (!t || t.q !== params.jql) return { status: 400, body: jiraError(['The provided next page token is invalid or expired.']) };
       offset = t.o;
     }
-    // The server may return fewer than asked: at most 100 issues a page here.
-    const limit = Math.min(Math.max(1, params.maxResults), 100);
+    // The server may return fewer than asked: at most searchPageSize (100) issues a page here.
+    const limit = Math.min(Math.max(1, params.maxResults), opts.searchPageSize ?? 100);
     const page = rows.slice(offset, offset + limit);
     const isLast = offset + limit >= rows.length;
     return {
