@@ -45,6 +45,12 @@ describe('fake Jira', () => {
     const plain = await fail(hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: 'Approved by CAB' } }));
     assert.equal(plain.status, 400);
     assert.match(plain.message, /comment: Comment body is not valid!/);
+    const asText = await fetch(`${jira.url}/rest/api/3/issue/${issue.key}/comment`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('hub@acme.example:jira-api-token').toString('base64')}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ body: adf('Approved by CAB') }),
+    });
+    assert.equal(asText.status, 415);
     const emptyText = { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: '' }] }] };
     assert.equal((await fail(hub().request({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: emptyText } }))).status, 400);
     const ok = await hub().request<{ id: string; body: unknown }>({ method: 'POST', path: `/rest/api/3/issue/${issue.key}/comment`, body: { body: adf('Approved by CAB') } });

@@ -605,6 +605,17 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: { iso8601: jiraTime(c.created), epochMillis: c.created } } };
     });
 
+  // Jira's REST resources consume JSON only: a write with a body of any other content type is a 415
+  // before it reaches the resource (a form-encoded one would also fail Jira's XSRF check).
+  for (const route of router.routes) {
+    if (route.method !== 'POST' && route.method !== 'PUT') continue;
+    const handler = route.handler;
+    route.handler = (req) =>
+      req.rawBody !== '' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')
+        ? { status: 415, body: jiraError([`Unsupported Media Type: ${req.headers['content-type'] ?? 'no Content-Type'}; send application/json`]) }
+        : handler(req);
+  }
+
   const base = await startFakeServer(
     {
       errorBody: (_status, message) => jiraError([message]),
