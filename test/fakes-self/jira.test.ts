@@ -90,6 +90,18 @@ describe('fake Jira', () => {
     assert.equal(me.body.accountId, '712020:hub-bot');
   });
 
+  it('edits an issue with fields and update operations all or nothing (204), 400 naming a field it cannot set', async () => {
+    const issue = jira.createIssue({ summary: 'edit me', labels: ['a'] });
+    const path = `/rest/api/3/issue/${issue.key}`;
+    const ok = await hub().request({ method: 'PUT', path, body: { fields: { summary: 'edited' }, update: { labels: [{ add: 'b' }, { remove: 'a' }] } } });
+    assert.equal(ok.status, 204);
+    assert.deepEqual([issue.summary, issue.labels], ['edited', ['b']]);
+    const refused = await fail(hub().request({ method: 'PUT', path, body: { fields: { summary: 'not this' }, update: { priority: [{ set: { name: 'High' } }] } } }));
+    assert.equal(refused.status, 400);
+    assert.match(refused.message, /priority: /);
+    assert.equal(issue.summary, 'edited');
+  });
+
   it('lists transitions for the current status and performs one with 204', async () => {
     const issue = jira.createIssue({ summary: 'move me' });
     const t = await hub().request<{ transitions: { id: string; name: string; to: { name: string } }[] }>({ method: 'GET', path: `/rest/api/3/issue/${issue.key}/transitions` });

@@ -425,15 +425,34 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       if (!i) return notFound;
       const body = req.body as { fields?: Record<string, unknown>; update?: Record<string, unknown> } | null;
       if (!body || typeof body !== 'object') return { status: 400, body: jiraError(['No content to map due to end-of-input']) };
+      // Checked whole before anything changes: Jira applies an edit all or nothing. `fields` sets a value,
+      // `update` lists operations ({set}, and {add}/{remove} on labels); the fake edits summary, labels, description.
       const errors: Record<string, string> = {};
-      for (const [k, v] of Object.entries(body.fields ?? {})) {
-        if (k === 'summary' && typeof v === 'string') i.summary = v;
-        else if (k === 'labels' && Array.isArray(v)) i.labels = v.map(String);
-        else if (k === 'description' && isAdf(v)) i.description = v;
+      const edits: (() => void)[] = [];
+      const set = (k: string, v: unknown) => {
+        if (k === 'summary' && typeof v === 'string' && v !== '') edits.push(() => (i.summary = v));
+        else if (k === 'labels' && Array.isArray(v) && v.every((x) => typeof x === 'string')) edits.push(() => (i.labels = [...v]));
+        else if (k === 'description' && (v === null || isAdf(v))) edits.push(() => (i.description = v));
         else if (k === 'description') errors.description = 'Operation value must be an Atlassian Document (see the Atlassian Document Format)';
+        else if (k === 'summary' || k === 'labels') errors[k] = `Invalid value for field '${k}'.`;
         else errors[k] = `Field '${k}' cannot be set. It is not on the appropriate screen, or unknown.`;
+      };
+      for (const [k, v] of Object.entries(body.fields ?? {})) set(k, v);
+      for (const [k, ops] of Object.entries(body.update ?? {})) {
+        if (k in (body.fields ?? {})) {
+          errors[k] = `Field '${k}' cannot be both set and updated.`;
+          continue;
+        }
+        for (const op of Array.isArray(ops) ? (ops as Record<string, unknown>[]) : [null]) {
+          const [verb, value] = op && typeof op === 'object' && Object.keys(op).length === 1 ? Object.entries(op)[0]! : ['', undefined];
+          if (verb === 'set') set(k, value);
+          else if (k === 'labels' && (verb === 'add' || verb === 'remove') && typeof value === 'string') {
+            edits.push(() => (i.labels = verb === 'add' ? [...new Set([...i.labels, value])] : i.labels.filter((l) => l !== value)));
+          } else errors[k] = `Field '${k}': the operation '${verb || JSON.stringify(op)}' is not supported.`;
+        }
       }
       if (Object.keys(errors).length) return { status: 400, body: jiraError([], errors) };
+      for (const edit of edits) edit();
       i.updated = now();
       return { status: 204 };
     })
