@@ -104,6 +104,21 @@ describe('fake ServiceNow', () => {
     }
   });
 
+  it('refuses a sysparm_ parameter the call does not take (an instance would ignore it) and ignores other parameters', async () => {
+    const change = sn.createChange({ short_description: 'params' });
+    for (const [path, query] of [
+      ['/api/now/table/change_request', { sysparm_field: 'sys_id' }],
+      [`/api/now/table/change_request/${change.sys_id}`, { sysparm_limit: 1 }],
+    ] as const) {
+      const err = await hub().request({ method: 'GET', path, query }).catch((e: unknown) => e);
+      assert.ok(err instanceof HttpError);
+      assert.equal(err.status, 400);
+      assert.match(err.message, /sysparm_(field|limit) is not a parameter of GET/);
+    }
+    const ok = await hub().request<{ result: { sys_id: string } }>({ method: 'GET', path: `/api/now/table/change_request/${change.sys_id}`, query: { sysparm_fields: 'sys_id', cache_bust: 1 } });
+    assert.deepEqual(ok.body.result, { sys_id: change.sys_id });
+  });
+
   it('refuses an encoded query it cannot parse instead of returning everything', async () => {
     const err = await hub().request({ method: 'GET', path: '/api/now/table/change_request', query: { sysparm_query: 'sys_updated_on≥2026' } }).catch((e: unknown) => e);
     assert.ok(err instanceof HttpError);

@@ -88,6 +88,16 @@ const COLUMNS: Record<string, string[]> = {
   cmdb_ci: ['name', 'operational_status', 'install_status', 'short_description', 'owned_by', 'support_group', 'ip_address', 'fqdn'],
   sys_journal_field: ['name', 'element_id', 'element', 'value'],
 };
+/** The sysparm_* parameters the Table API documents for each call. */
+const READ_PARAMS = ['sysparm_display_value', 'sysparm_exclude_reference_link', 'sysparm_fields', 'sysparm_view', 'sysparm_query_no_domain'];
+const WRITE_PARAMS = ['sysparm_display_value', 'sysparm_exclude_reference_link', 'sysparm_fields', 'sysparm_input_display_value', 'sysparm_suppress_auto_sys_field', 'sysparm_view'];
+const SYSPARMS: Record<string, string[]> = {
+  'GET list': [...READ_PARAMS, 'sysparm_query', 'sysparm_limit', 'sysparm_offset', 'sysparm_no_count', 'sysparm_suppress_pagination_header', 'sysparm_query_category'],
+  'GET record': READ_PARAMS,
+  POST: WRITE_PARAMS,
+  PATCH: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
+  PUT: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
+};
 export function isColumn(table: string, field: string): boolean {
   return SYS_COLUMNS.includes(field) || (COLUMNS[table]?.includes(field) ?? false);
 }
@@ -414,8 +424,16 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
   }
   const isResponse = (x: unknown): x is FakeResponse => typeof x === 'object' && x !== null && typeof (x as FakeResponse).status === 'number' && !('sys_id' in (x as object));
 
-  function knownTable(name: string): FakeResponse | null {
-    return tables.has(name) ? null : { status: 400, body: snError('Invalid table ' + name, null) };
+  /** An unknown table is a 400, as on an instance. So is a sysparm_* parameter the Table API does not take on
+   * this call: an instance ignores it (a misspelt sysparm_fields answers every field, a sysparm_limit on a
+   * single record does nothing), the fake names it. */
+  function knownTable(name: string, req?: FakeRequest): FakeResponse | null {
+    if (!tables.has(name)) return { status: 400, body: snError('Invalid table ' + name, null) };
+    if (!req) return null;
+    const call = req.method === 'GET' ? (req.params.sysId === undefined ? 'GET list' : 'GET record') : req.method;
+    const allowed = SYSPARMS[call] ?? [];
+    const stray = [...req.query.keys()].find((k) => k.startsWith('sysparm_') && !allowed.includes(k));
+    return stray === undefined ? null : { status: 400, body: snError('Invalid parameter', `${stray} is not a parameter of ${call === 'GET list' || call === 'GET record' ? 'GET' : call} ${req.path}`) };
   }
 
   const router = new Router()
@@ -455,7 +473,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     })
     .on('GET', '/api/now/table/:table', (req) => {
       const table = req.params.table!;
-      const bad = knownTable(table);
+      const bad = knownTable(table, req);
       if (bad) return bad;
       let parsed;
       try {
@@ -509,14 +527,14 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
       return { status: 200, headers, body: { result: page.map((r) => render(table, r, req.query)) } };
     })
     .on('GET', '/api/now/table/:table/:sysId', (req) => {
-      const bad = knownTable(req.params.table!);
+      const bad = knownTable(req.params.table!, req);
       if (bad) return bad;
       const rec = t(req.params.table!).get(req.params.sysId!);
       if (!rec) return { status: 404, body: snError('No Record found', "Record doesn't exist or ACL restricts the record retrieval") };
       return { status: 200, body: { result: render(req.params.table!, rec, req.query) } };
     })
     .on('POST', '/api/now/table/:table', (req) => {
-      const bad = knownTable(req.params.table!);
+      const bad = knownTable(req.params.table!, req);
       if (bad) return bad;
       const body = requireJson(req, req.params.table!);
       if (isResponse(body)) return body;
@@ -526,7 +544,7 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
   for (const method of ['PATCH', 'PUT']) {
     // PUT is a partial update too on the Table API.
     router.on(method, '/api/now/table/:table/:sysId', (req) => {
-      const bad = knownTable(req.params.table!);
+      const bad = knownTable(req.params.table!, req);
       if (bad) return bad;
       const body = requireJson(req, req.params.table!);
       if (isResponse(body)) return body;
