@@ -132,6 +132,9 @@ describe('fake Jira', () => {
     const unbounded = await fail(hub().request({ method: 'GET', path: '/rest/api/3/search/jql', query: { jql: 'ORDER BY updated ASC' } }));
     assert.equal(unbounded.status, 400);
     assert.match(unbounded.message, /Unbounded JQL queries are not allowed here/);
+    const oldPaging = await fail(hub().request({ method: 'GET', path: '/rest/api/3/search/jql', query: { jql, startAt: 2 } }));
+    assert.equal(oldPaging.status, 400);
+    assert.match(oldPaging.message, /'startAt' is not a parameter of \/rest\/api\/3\/search\/jql \(it has no startAt/);
   });
 
   it('pages JSM approvals by start/limit and lets only the assigned approver decide', async () => {

@@ -400,6 +400,16 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     };
   }
 
+  /** /search/jql takes these parameters only. Jira ignores others, so a client paging the old /search way
+   * (startAt) would read the first page again and again; the fake names the parameter instead. */
+  const SEARCH_PARAMS = ['jql', 'nextPageToken', 'maxResults', 'fields', 'expand', 'properties', 'fieldsByKeys', 'failFast', 'reconcileIssues'];
+  function strayParam(names: string[]): FakeResponse | null {
+    const stray = names.find((n) => !SEARCH_PARAMS.includes(n));
+    if (stray === undefined) return null;
+    const hint = stray === 'startAt' ? ' (it has no startAt: page with nextPageToken)' : '';
+    return { status: 400, body: jiraError([`'${stray}' is not a parameter of /rest/api/3/search/jql${hint}.`]) };
+  }
+
   const approvalsOf = (i: JiraIssue) => approvals.filter((a) => a.issueKey === i.key);
   function findApproval(req: FakeRequest): JsmApproval | FakeResponse {
     const i = findIssue(req.params.key!);
@@ -540,6 +550,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       return { status: 204 };
     })
     .on('GET', '/rest/api/3/search/jql', (req) => {
+      const stray = strayParam([...req.query.keys()]);
+      if (stray) return stray;
       const jql = req.query.get('jql');
       if (jql === null) return { status: 400, body: jiraError(['The JQL query is required.']) };
       const f = req.query.get('fields');
@@ -547,6 +559,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     })
     .on('POST', '/rest/api/3/search/jql', (req) => {
       const b = req.body as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string } | null;
+      const stray = strayParam(Object.keys(b ?? {}));
+      if (stray) return stray;
       if (!b || typeof b.jql !== 'string') return { status: 400, body: jiraError(['The JQL query is required.']) };
       return search(req, { jql: b.jql, fields: Array.isArray(b.fields) ? b.fields : null, maxResults: b.maxResults ?? 50, nextPageToken: b.nextPageToken ?? null });
     })
