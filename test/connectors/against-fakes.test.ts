@@ -194,9 +194,10 @@ describe('jira against the fake site', () => {
 
   it('reconciles every issue once when search returns fewer issues a page than maxResults asks', async () => {
     let t = Date.parse('2026-11-24T13:00:00Z');
-    const short = await startFakeJira({ searchPageSize: 2, now: () => t });
+    // A profile west of UTC: Jira answers with times like 2026-11-24T08:00:30.000-0500.
+    const short = await startFakeJira({ searchPageSize: 2, profileOffsetMinutes: -300, now: () => t });
     try {
-      const shortConn = { ...conn, baseUrl: short.url, options: { ...conn.options, timeZone: 'UTC', readApprovals: false } };
+      const shortConn = { ...conn, baseUrl: short.url, options: { ...conn.options, timeZone: 'Etc/GMT+5', readApprovals: false } };
       const keys = [0, 1, 2, 3, 4].map((i) => {
         t += 30_000;
         return short.createIssue({ summary: `Short page ${i}` }).key;

@@ -137,9 +137,12 @@ function isAdf(v: unknown): boolean {
 const jiraError = (messages: string[], errors: Record<string, string> = {}) => ({ errorMessages: messages, errors });
 const sdError = (message: string, key: string) => ({ errorMessage: message, i18nErrorMessage: { i18nKey: key, parameters: [] } });
 
-/** Jira's timestamp format: 2024-11-24T14:20:00.118+0000. */
-export function jiraTime(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '+0000');
+/** Jira's timestamp format, in a time zone `offsetMinutes` east of UTC: 2024-11-24T14:20:00.118+0100. */
+export function jiraTime(ms: number, offsetMinutes = 0): string {
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMinutes);
+  const zone = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
+  return new Date(ms + offsetMinutes * 60_000).toISOString().replace('Z', zone);
 }
 
 interface JqlCondition {
@@ -189,6 +192,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
   if (!Number.isInteger(offsetHours)) throw new Error('fake Jira: profileOffsetMinutes must be whole hours');
   // IANA's Etc/GMT zones count the other way: UTC+1 is Etc/GMT-1.
   const profileZone = offsetHours === 0 ? 'UTC' : `Etc/GMT${offsetHours > 0 ? '-' : '+'}${Math.abs(offsetHours)}`;
+  // Jira writes the times it answers with in the API user's profile time zone (+0100, -0500), not in UTC.
+  const time = (ms: number) => jiraTime(ms, opts.profileOffsetMinutes ?? 0);
   const issues = new Map<string, JiraIssue>();
   const approvals: JsmApproval[] = [];
   let nextIssue = 10041;
@@ -222,8 +227,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       creator: user(i.reporter),
       assignee: null,
       priority: { self: `${baseUrl}/rest/api/3/priority/3`, name: 'Medium', id: '3' },
-      created: jiraTime(i.created),
-      updated: jiraTime(i.updated),
+      created: time(i.created),
+      updated: time(i.updated),
       ...(i.customFields ?? {}),
       ...(opts.approvalsField ? { [opts.approvalsField]: approvals.filter((a) => a.issueKey === i.key).map((a) => renderApproval(a, null)) } : {}),
     };
@@ -245,7 +250,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
               startAt: 0,
               maxResults: i.histories.length,
               total: i.histories.length,
-              histories: i.histories.map((h) => ({ id: h.id, author: user(h.author), created: jiraTime(h.created), items: h.items })),
+              histories: i.histories.map((h) => ({ id: h.id, author: user(h.author), created: time(h.created), items: h.items })),
             },
           }
         : {}),
@@ -282,13 +287,13 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     author: user(c.author),
     body: c.body,
     updateAuthor: user(c.author),
-    created: jiraTime(c.created),
-    updated: jiraTime(c.created),
+    created: time(c.created),
+    updated: time(c.created),
     jsdPublic: c.public,
   });
 
   function renderApproval(a: JsmApproval, caller: string | null) {
-    const epoch = (ms: number) => ({ iso8601: jiraTime(ms), jira: jiraTime(ms), friendly: new Date(ms).toUTCString(), epochMillis: ms });
+    const epoch = (ms: number) => ({ iso8601: time(ms), jira: time(ms), friendly: new Date(ms).toUTCString(), epochMillis: ms });
     return {
       id: a.id,
       name: a.name,
@@ -635,7 +640,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       const b = req.body as { body?: unknown; public?: unknown } | null;
       if (typeof b?.body !== 'string' || !b.body) return { status: 400, body: sdError('The comment body is required.', 'sd.comment.error.body') };
       const c = addComment(i, req.caller!, b.body, 'servicedeskapi', b.public !== false);
-      return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: { iso8601: jiraTime(c.created), epochMillis: c.created } } };
+      return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: { iso8601: time(c.created), epochMillis: c.created } } };
     });
 
   // Jira's REST resources consume JSON only: a write with a body of any other content type is a 415
