@@ -104,16 +104,18 @@ describe('fake ServiceNow', () => {
     }
   });
 
-  it('refuses a sysparm_ parameter the call does not take (an instance would ignore it) and ignores other parameters', async () => {
+  it('refuses a sysparm_ parameter the call does not take, or a flag value it does not know (an instance would ignore both), and ignores other parameters', async () => {
     const change = sn.createChange({ short_description: 'params' });
     for (const [path, query] of [
       ['/api/now/table/change_request', { sysparm_field: 'sys_id' }],
       [`/api/now/table/change_request/${change.sys_id}`, { sysparm_limit: 1 }],
+      [`/api/now/table/change_request/${change.sys_id}`, { sysparm_exclude_reference_link: 1 }],
+      [`/api/now/table/change_request/${change.sys_id}`, { sysparm_display_value: 'display' }],
     ] as const) {
       const err = await hub().request({ method: 'GET', path, query }).catch((e: unknown) => e);
       assert.ok(err instanceof HttpError);
       assert.equal(err.status, 400);
-      assert.match(err.message, /sysparm_(field|limit) is not a parameter of GET/);
+      assert.match(err.message, /sysparm_(field|limit) is not a parameter of GET|sysparm_(exclude_reference_link|display_value)=\w+: expected/);
     }
     const ok = await hub().request<{ result: { sys_id: string } }>({ method: 'GET', path: `/api/now/table/change_request/${change.sys_id}`, query: { sysparm_fields: 'sys_id', cache_bust: 1 } });
     assert.deepEqual(ok.body.result, { sys_id: change.sys_id });

@@ -98,6 +98,7 @@ const SYSPARMS: Record<string, string[]> = {
   PATCH: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
   PUT: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
 };
+const SYSPARM_FLAGS = ['sysparm_exclude_reference_link', 'sysparm_no_count', 'sysparm_suppress_pagination_header', 'sysparm_input_display_value', 'sysparm_suppress_auto_sys_field', 'sysparm_query_no_domain'];
 export function isColumn(table: string, field: string): boolean {
   return SYS_COLUMNS.includes(field) || (COLUMNS[table]?.includes(field) ?? false);
 }
@@ -433,7 +434,13 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
     const call = req.method === 'GET' ? (req.params.sysId === undefined ? 'GET list' : 'GET record') : req.method;
     const allowed = SYSPARMS[call] ?? [];
     const stray = [...req.query.keys()].find((k) => k.startsWith('sysparm_') && !allowed.includes(k));
-    return stray === undefined ? null : { status: 400, body: snError('Invalid parameter', `${stray} is not a parameter of ${call === 'GET list' || call === 'GET record' ? 'GET' : call} ${req.path}`) };
+    if (stray !== undefined) return { status: 400, body: snError('Invalid parameter', `${stray} is not a parameter of ${call === 'GET list' || call === 'GET record' ? 'GET' : call} ${req.path}`) };
+    // The flags take true/false (display values also all); an instance reads anything else as the default.
+    for (const [k, v] of req.query) {
+      const values = k === 'sysparm_display_value' ? ['true', 'false', 'all'] : SYSPARM_FLAGS.includes(k) ? ['true', 'false'] : null;
+      if (values && !values.includes(v)) return { status: 400, body: snError('Invalid parameter', `${k}=${v}: expected ${values.join(', ')}`) };
+    }
+    return null;
   }
 
   const router = new Router()
