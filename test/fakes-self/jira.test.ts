@@ -137,6 +137,15 @@ describe('fake Jira', () => {
     assert.match(oldPaging.message, /'startAt' is not a parameter of \/rest\/api\/3\/search\/jql \(it has no startAt/);
   });
 
+  it('takes a JSM comment as a plain string with a boolean public flag', async () => {
+    const issue = jira.createIssue({ summary: 'jsm comment' });
+    const path = `/rest/servicedeskapi/request/${issue.key}/comment`;
+    const ok = await hub().request<{ public: boolean }>({ method: 'POST', path, body: { body: 'Approved via approval-hub', public: false } });
+    assert.deepEqual([ok.status, ok.body.public], [201, false]);
+    const asString = await fail(hub().request({ method: 'POST', path, body: { body: 'Approved via approval-hub', public: 'false' } }));
+    assert.equal(asString.status, 400);
+  });
+
   it('pages JSM approvals by start/limit and lets only the assigned approver decide', async () => {
     const issue = jira.createIssue({ summary: 'needs approval' });
     const miaId = '5b10ac8d82e05b22cc7d4ef5';

@@ -639,6 +639,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       if (!i) return { status: 404, body: sdError('Request does not exist or you do not have permission to see it.', 'sd.request.error.not.found') };
       const b = req.body as { body?: unknown; public?: unknown } | null;
       if (typeof b?.body !== 'string' || !b.body) return { status: 400, body: sdError('The comment body is required.', 'sd.comment.error.body') };
+      // CommentCreateDTO.public is a boolean: "false" as a string is not an internal comment.
+      if (b.public !== undefined && typeof b.public !== 'boolean') return { status: 400, body: sdError('public must be true or false.', 'sd.comment.error.public') };
       const c = addComment(i, req.caller!, b.body, 'servicedeskapi', b.public !== false);
       return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: { iso8601: time(c.created), epochMillis: c.created } } };
     });
