@@ -159,8 +159,11 @@ describe('fake Jira', () => {
     assert.equal(notApprover.status, 403);
     const withComment = await fail(mia().request({ method: 'POST', path, body: { decision: 'approve', comment: 'ok' } }));
     assert.equal(withComment.status, 400);
-    const decided = await mia().request<{ finalDecision: string; approvers: { approverDecision: string }[] }>({ method: 'POST', path, body: { decision: 'decline' } });
+    const decided = await mia().request<{ finalDecision: string; completedDate: { iso8601: string; jira: string } }>({ method: 'POST', path, body: { decision: 'decline' } });
     assert.equal(decided.body.finalDecision, 'declined');
+    // JSM's DateDTO: iso8601 has no milliseconds, jira has them.
+    assert.match(decided.body.completedDate.iso8601, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$/);
+    assert.match(decided.body.completedDate.jira, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/);
     assert.equal(jira.issues.get(issue.key)!.status, 'Declined');
   });
 

@@ -292,8 +292,11 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     jsdPublic: c.public,
   });
 
+  /** JSM's DateDTO: iso8601 without milliseconds, jira with them (2024-11-24T13:00:00+0100 / …13:00:00.000+0100). */
+  const dateDto = (ms: number) => ({ iso8601: time(ms).replace(/\.\d{3}(?=[+-])/, ''), jira: time(ms), friendly: new Date(ms).toUTCString(), epochMillis: ms });
+
   function renderApproval(a: JsmApproval, caller: string | null) {
-    const epoch = (ms: number) => ({ iso8601: time(ms), jira: time(ms), friendly: new Date(ms).toUTCString(), epochMillis: ms });
+    const epoch = dateDto;
     return {
       id: a.id,
       name: a.name,
@@ -642,7 +645,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       // CommentCreateDTO.public is a boolean: "false" as a string is not an internal comment.
       if (b.public !== undefined && typeof b.public !== 'boolean') return { status: 400, body: sdError('public must be true or false.', 'sd.comment.error.public') };
       const c = addComment(i, req.caller!, b.body, 'servicedeskapi', b.public !== false);
-      return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: { iso8601: time(c.created), epochMillis: c.created } } };
+      return { status: 201, body: { id: c.id, body: c.body, public: c.public, author: user(c.author), created: dateDto(c.created) } };
     });
 
   // Jira's REST resources consume JSON only: a write with a body of any other content type is a 415
