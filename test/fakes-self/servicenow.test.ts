@@ -127,7 +127,7 @@ describe('fake ServiceNow', () => {
     assert.equal(err.status, 400);
   });
 
-  it('knows each table’s columns: a write drops a field the table lacks, sysparm_fields leaves it out, a query on it is 400', async () => {
+  it('knows each table’s columns: a write drops a field the table lacks, sysparm_fields leaves it out, a query on it (or an ISO time for a date-time) is 400', async () => {
     const created = await hub().request<{ result: Record<string, unknown> }>({
       method: 'POST',
       path: '/api/now/table/change_request',
@@ -136,7 +136,7 @@ describe('fake ServiceNow', () => {
     });
     assert.deepEqual(Object.keys(created.body.result).sort(), ['correlation_id', 'requested_by.email', 'short_description', 'sys_id']);
     assert.equal(sn.record('change_request', created.body.result.sys_id as string)?.correlation_ref, undefined);
-    for (const sysparm_query of ['correlation_ref=chg_cols', 'requested_by.mail=beth.anglin@acme.example', 'ORDERBYupdated_on']) {
+    for (const sysparm_query of ['correlation_ref=chg_cols', 'requested_by.mail=beth.anglin@acme.example', 'ORDERBYupdated_on', 'sys_updated_on>=2026-11-24T13:00:00Z']) {
       const err = await hub().request({ method: 'GET', path: '/api/now/table/change_request', query: { sysparm_query } }).catch((e: unknown) => e);
       assert.ok(err instanceof HttpError, sysparm_query);
       assert.equal(err.status, 400, sysparm_query);

@@ -98,6 +98,7 @@ const SYSPARMS: Record<string, string[]> = {
   PATCH: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
   PUT: [...WRITE_PARAMS, 'sysparm_query_no_domain'],
 };
+const DATE_TIME_COLUMNS = ['sys_created_on', 'sys_updated_on', 'opened_at', 'closed_at', 'start_date', 'end_date', 'due_date', 'expected_start', 'work_start', 'work_end', 'requested_by_date', 'cab_date', 'sla_due', 'activity_due', 'follow_up', 'conflict_last_run', 'review_date'];
 const SYSPARM_FLAGS = ['sysparm_exclude_reference_link', 'sysparm_no_count', 'sysparm_suppress_pagination_header', 'sysparm_input_display_value', 'sysparm_suppress_auto_sys_field', 'sysparm_query_no_domain'];
 export function isColumn(table: string, field: string): boolean {
   return SYS_COLUMNS.includes(field) || (COLUMNS[table]?.includes(field) ?? false);
@@ -488,6 +489,10 @@ export async function startFakeServiceNow(opts: FakeServiceNowOptions = {}): Pro
       } catch (err) {
         return { status: 400, body: snError('Invalid query', (err as Error).message) };
       }
+      // Date-time columns compare as ServiceNow writes them, "YYYY-MM-DD HH:mm:ss" in UTC; an ISO time with a T
+      // or a zone is no date to an instance.
+      const badTime = parsed.conditions.find((c) => DATE_TIME_COLUMNS.includes(c.field.split('.').at(-1)!) && ['=', '!=', '>=', '<=', '>', '<'].includes(c.op) && !/^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$/.test(c.value));
+      if (badTime) return { status: 400, body: snError('Invalid query', `${badTime.field}${badTime.op}${badTime.value}: a date-time is "YYYY-MM-DD HH:mm:ss" (UTC)`) };
       const unknown = [...parsed.conditions.map((c) => c.field), ...parsed.order.map((o) => o.field)].find((f) => !isFieldPath(table, f));
       if (unknown !== undefined) {
         // A real instance drops the condition and answers more rows than asked for; the fake says so instead.
