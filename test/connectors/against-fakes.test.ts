@@ -213,6 +213,26 @@ describe('jira against the fake site', () => {
     }
   });
 
+  it('finds an issue search had not indexed yet on the next run, without reporting the others again', async () => {
+    let t = Date.parse('2026-11-24T13:00:00Z');
+    // Search is eventually consistent: here an issue is found 20 s after it changed.
+    const lagging = await startFakeJira({ searchLagMs: 20_000, now: () => t });
+    try {
+      const lagConn = { ...conn, baseUrl: lagging.url, options: { ...conn.options, timeZone: 'UTC', readApprovals: false } };
+      const indexed = lagging.createIssue({ summary: 'Indexed' }).key;
+      t += 50_000;
+      const fresh = lagging.createIssue({ summary: 'Not indexed yet' }).key;
+      t += 5_000;
+      const first = await allPages(jira.reconcile!(await actionContext(jira, lagConn, { now: new Date(t), cursor: null })));
+      assert.deepEqual(first.flatMap((p) => p.events).map((e) => e.link.externalId), [indexed]);
+      t += 25_000;
+      const next = await allPages(jira.reconcile!(await actionContext(jira, lagConn, { now: new Date(t), cursor: first.at(-1)!.cursor })));
+      assert.deepEqual(next.flatMap((p) => p.events).map((e) => e.link.externalId), [fresh]);
+    } finally {
+      await lagging.close();
+    }
+  });
+
   it('comments and transitions through the v3 API', async () => {
     const issue = jr.createIssue({ summary: 'Deploy billing 1.4.0' });
     const ctx = await actionContext(jira, conn);

@@ -29,6 +29,9 @@ export interface FakeJiraOptions {
   /** Most issues one /search/jql page returns, whatever maxResults asks (the server "may return fewer than
    * you ask for"; default 100). */
   searchPageSize?: number;
+  /** Search is eventually consistent: an issue changed less than this long ago is not found by /search/jql
+   * yet, unless its id is in reconcileIssues. Default 0 (indexed at once). */
+  searchLagMs?: number;
 }
 
 interface Status {
@@ -326,7 +329,7 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     return null;
   }
 
-  function search(req: FakeRequest, params: { jql: string; fields: string[] | null; maxResults: number; nextPageToken: string | null }): FakeResponse {
+  function search(req: FakeRequest, params: { jql: string; fields: string[] | null; maxResults: number; nextPageToken: string | null; reconcileIssues: number[] }): FakeResponse {
     let parsed;
     try {
       parsed = parseJql(params.jql);
@@ -344,7 +347,8 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
     };
     let rows: JiraIssue[];
     try {
-      rows = [...issues.values()].filter((i) =>
+      const indexedUntil = now() - (opts.searchLagMs ?? 0);
+      rows = [...issues.values()].filter((i) => (i.updated <= indexedUntil || params.reconcileIssues.includes(Number(i.id))) &&
         parsed.conditions.every((c) => {
           let actual: string | number;
           let values: (string | number)[] = c.values;
@@ -563,14 +567,15 @@ export async function startFakeJira(opts: FakeJiraOptions = {}): Promise<FakeJir
       const jql = req.query.get('jql');
       if (jql === null) return { status: 400, body: jiraError(['The JQL query is required.']) };
       const f = req.query.get('fields');
-      return search(req, { jql, fields: f ? f.split(',').map((x) => x.trim()) : null, maxResults: Number(req.query.get('maxResults') ?? 50), nextPageToken: req.query.get('nextPageToken') });
+      const reconcileIssues = (req.query.get('reconcileIssues') ?? '').split(',').filter(Boolean).map(Number);
+      return search(req, { jql, fields: f ? f.split(',').map((x) => x.trim()) : null, maxResults: Number(req.query.get('maxResults') ?? 50), nextPageToken: req.query.get('nextPageToken'), reconcileIssues });
     })
     .on('POST', '/rest/api/3/search/jql', (req) => {
-      const b = req.body as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string } | null;
+      const b = req.body as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string; reconcileIssues?: number[] } | null;
       const stray = strayParam(Object.keys(b ?? {}));
       if (stray) return stray;
       if (!b || typeof b.jql !== 'string') return { status: 400, body: jiraError(['The JQL query is required.']) };
-      return search(req, { jql: b.jql, fields: Array.isArray(b.fields) ? b.fields : null, maxResults: b.maxResults ?? 50, nextPageToken: b.nextPageToken ?? null });
+      return search(req, { jql: b.jql, fields: Array.isArray(b.fields) ? b.fields : null, maxResults: b.maxResults ?? 50, nextPageToken: b.nextPageToken ?? null, reconcileIssues: Array.isArray(b.reconcileIssues) ? b.reconcileIssues.map(Number) : [] });
     })
     .on('GET', '/rest/servicedeskapi/request/:key/approval', (req) => {
       const i = findIssue(req.params.key!);
