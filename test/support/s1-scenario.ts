@@ -340,6 +340,9 @@ export function describeS1(backend: S1Backend): void {
         assert.match(answer.comment ?? '', new RegExp(reason));
         assert.equal((await w.api<{ state: string }>(`/api/v1/changes/${changeId}`)).state, 'rejected');
 
+        // GitHub has the answer as soon as the hub's call reaches it; the hub records the outbound step when
+        // the call returns, a moment later.
+        await waitFor('the gate answer on the trail', async () => ((await w.trail(changeId)).steps.includes('outbound system github') ? true : null), 10_000).catch(() => null);
         const { items, steps } = await w.trail(changeId);
         assertRequestedSteps(steps);
         const decision = items.find((t) => t.action === 'decision');
