@@ -38,13 +38,18 @@ describe('fake GitHub', () => {
     assert.equal(gh.tokens.get(token)!.installationId, 1001);
   });
 
-  it('refuses app JWTs with the wrong issuer, a too-long expiry or another algorithm', async () => {
+  it('refuses app JWTs with the wrong issuer, a too-long life, a missing or future iat, or another algorithm', async () => {
     const nowSec = Math.floor(clock.now() / 1000);
     const cases: [string, string][] = [
       [jwt({ iss: 999, iat: nowSec - 30, exp: nowSec + 540 }), "'Issuer' claim"],
       [jwt({ iss: gh.appId, iat: nowSec, exp: nowSec + 3600 }), 'too far in the future'],
       [jwt({ iss: gh.appId, iat: nowSec - 30, exp: nowSec + 540 }, 'RS512'), "'alg' must be RS256"],
       [jwt({ iss: gh.appId, iat: nowSec - 700, exp: nowSec - 100 }), "'Expiration time'"],
+      // exp at most 10 minutes after iat, even when both are in the past a little.
+      [jwt({ iss: gh.appId, iat: nowSec - 60, exp: nowSec + 545 }), 'too far in the future'],
+      [jwt({ iss: gh.appId, exp: nowSec + 540 }), "'Issued at' claim ('iat')"],
+      [jwt({ iss: gh.appId, iat: nowSec + 120, exp: nowSec + 540 }), "'Issued at' claim ('iat')"],
+      [jwt({ iss: gh.appId, iat: String(nowSec - 30), exp: String(nowSec + 540) }), "'Issued at' claim ('iat')"],
     ];
     for (const [token, message] of cases) {
       const res = await fetch(`${gh.url}/app/installations/1001/access_tokens`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
@@ -53,6 +58,9 @@ describe('fake GitHub', () => {
       assert.ok(body.message.includes(message), body.message);
       assert.ok(body.documentation_url);
     }
+    // The app id as a string (what the hub's connection settings hold) with exp exactly 10 minutes after iat.
+    const ok = await fetch(`${gh.url}/app/installations/1001/access_tokens`, { method: 'POST', headers: { authorization: `Bearer ${jwt({ iss: String(gh.appId), iat: nowSec - 30, exp: nowSec + 570 })}` } });
+    assert.equal(ok.status, 201);
   });
 
   it('answers 401 Bad credentials to API calls without an installation token', async () => {

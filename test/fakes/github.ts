@@ -106,7 +106,9 @@ function b64urlJson(part: string): Record<string, unknown> | null {
   }
 }
 
-/** Verifies an app JWT the way GitHub does: RS256, signed by the app key, iss = app id, exp ≤ 10 min ahead. */
+/** Verifies an app JWT the way GitHub documents it: RS256, signed by the app key, iss = app id (number or
+ * string), iat and exp integers (NumericDate), iat at most a minute ahead (clock drift), exp in the future,
+ * no more than 10 minutes ahead and no more than 10 minutes after iat. */
 function checkAppJwt(token: string | null, publicKey: KeyObject, appId: number, nowSec: number): string | null {
   if (!token) return 'A JSON web token could not be decoded';
   const parts = token.split('.');
@@ -118,11 +120,14 @@ function checkAppJwt(token: string | null, publicKey: KeyObject, appId: number, 
   const ok = verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2]!, 'base64url'));
   if (!ok) return 'A JSON web token could not be decoded';
   if (String(claims.iss) !== String(appId)) return `'Issuer' claim ('iss') must be an Integer of the app id ${appId}`;
-  const exp = Number(claims.exp);
-  const iat = Number(claims.iat);
-  if (!Number.isFinite(exp) || exp <= nowSec) return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
-  if (exp > nowSec + 600 || (Number.isFinite(iat) && exp - iat > 660)) return "'Expiration time' claim ('exp') is too far in the future";
-  if (Number.isFinite(iat) && iat > nowSec + 60) return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
+  const { exp, iat } = claims;
+  if (typeof iat !== 'number' || !Number.isInteger(iat) || iat > nowSec + 60) {
+    return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
+  }
+  if (typeof exp !== 'number' || !Number.isInteger(exp) || exp <= nowSec) {
+    return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
+  }
+  if (exp > nowSec + 600 || exp - iat > 600) return "'Expiration time' claim ('exp') is too far in the future";
   return null;
 }
 
