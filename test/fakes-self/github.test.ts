@@ -84,18 +84,32 @@ describe('fake GitHub', () => {
 
       const run = () => hub().request<{ status: string }>({ method: 'GET', path: '/repos/acme/payments-api/actions/runs/555' });
       assert.equal((await run()).body.status, 'waiting');
+      // Neither a state nor a comment: matches neither body the endpoint takes.
+      const empty = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production' } }).catch((e: unknown) => e);
+      assert.equal((empty as HttpError).status, 422);
+      // A comment alone is a status note on the waiting run, not a decision.
+      const note = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', comment: 'Waiting for CAB' } });
+      assert.equal(note.status, 204);
+      assert.equal((await run()).body.status, 'waiting');
       const res = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'approved', comment: 'CAB approved CHG0030012' } });
       assert.equal(res.status, 204);
       assert.deepEqual(
         gh.state.decisions.map((d) => [d.runId, d.environment_name, d.state, d.comment]),
-        [[555, 'production', 'approved', 'CAB approved CHG0030012']],
+        [
+          [555, 'production', null, 'Waiting for CAB'],
+          [555, 'production', 'approved', 'CAB approved CHG0030012'],
+        ],
       );
       assert.equal((await run()).body.status, 'in_progress');
       const again = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'production', state: 'rejected' } }).catch((e: unknown) => e);
       assert.ok(again instanceof HttpError);
       assert.equal(again.status, 422);
+      assert.match(String((again as HttpError).message), /No pending custom deployment requests in workflow run `555`/);
+      // GitHub: nothing pending for the app in that environment is 422, like an answered rule; an unknown run is 404.
       const otherEnv = await hub().request({ method: 'POST', path: payload.deployment_callback_url, body: { environment_name: 'staging', state: 'approved' } }).catch((e: unknown) => e);
-      assert.equal((otherEnv as HttpError).status, 404);
+      assert.equal((otherEnv as HttpError).status, 422);
+      const unknownRun = await hub().request({ method: 'POST', path: payload.deployment_callback_url.replace('/555/', '/777/'), body: { environment_name: 'production', state: 'approved' } }).catch((e: unknown) => e);
+      assert.equal((unknownRun as HttpError).status, 404);
     } finally {
       await receiver.close();
     }

@@ -215,13 +215,19 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         return { status: 422, body: ghError(422, `Invalid request.\n\n${JSON.stringify(body.state)} is not a member of ["approved", "rejected"].`) };
       }
       if (body.comment !== undefined && typeof body.comment !== 'string') return { status: 422, body: ghError(422, 'Invalid request.\n\n"comment" must be a string.') };
+      // The body is one of {environment_name, state, comment?} (a decision) or {environment_name, comment}
+      // (a status comment only): one without state needs a comment.
+      if (body.state === undefined && !body.comment) {
+        return { status: 422, body: ghError(422, 'Invalid request.\n\nNo subschema in "oneOf" matched: "state" or "comment" wasn\'t supplied.') };
+      }
       const key = `${req.params.owner}/${req.params.repo}/${req.params.runId}`;
       const gate = gates.get(key);
-      // Only the app that owns the rule, for a run waiting on that environment, may answer.
-      if (!gate || gate.environment !== body.environment_name) return { status: 404, body: ghError(404, 'Not Found') };
+      // An unknown run is 404. A run with nothing pending for this app in that environment (another
+      // environment, or already answered) is 422, whether the call decides or only comments.
+      if (!gate) return { status: 404, body: ghError(404, 'Not Found') };
       if (gate.installationId !== access) return { status: 403, body: ghError(403, 'Resource not accessible by integration') };
-      if (body.state && gate.state !== 'pending') {
-        return { status: 422, body: ghError(422, `Deployment protection rule for environment ${gate.environment} has already been ${gate.state}`) };
+      if (gate.environment !== body.environment_name || gate.state !== 'pending') {
+        return { status: 422, body: ghError(422, `No pending custom deployment requests in workflow run \`${req.params.runId}\` to approve or reject`) };
       }
       if (body.state) gate.state = body.state as 'approved' | 'rejected';
       decisions.push({
