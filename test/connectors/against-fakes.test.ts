@@ -148,6 +148,27 @@ describe('github against the fake App API', () => {
     assert.deepEqual(artifacts.checks, [{ name: 'build', conclusion: 'success' }, { name: 'ci/legacy', conclusion: 'success' }]);
     assert.deepEqual(artifacts.staticAnalysis, { critical: 0, high: 1, medium: 0, low: 0, summary: '1 open code-scanning alert' });
   });
+
+  it('asks GitHub to redeliver a failed protection rule delivery once, with the App JWT', async () => {
+    const down = await startReceiver(500);
+    try {
+      const sent = await gh.sendDeploymentProtectionRule(down.url, { secret: 'gh-hook-secret', runId: 557 });
+      assert.equal(sent.status, 500);
+      down.answer(202);
+      const first = await allPages(github.reconcile!(await ctx()));
+      await gh.redeliveriesSent();
+      assert.deepEqual(down.received.map((r) => r.headers['x-github-delivery']), [sent.guid, sent.guid]);
+      assert.ok(gh.callsTo('GET', /^\/app\/hook\/deliveries$/).every((c) => c.status === 200 && /^Bearer /.test(c.headers.authorization ?? '')));
+      // The redelivery succeeded: a later run (from the cursor it returned, or from the start) asks for nothing.
+      const cursor = first.at(-1)!.cursor;
+      const c = await actionContext(github, conn, { authHeaders: () => github.auth!(conn, globalThis.fetch).headers(), cursor });
+      await allPages(github.reconcile!(c));
+      await allPages(github.reconcile!(await ctx()));
+      assert.equal(gh.callsTo('POST', /^\/app\/hook\/deliveries\/\d+\/attempts$/).length, 1);
+    } finally {
+      await down.close();
+    }
+  });
 });
 
 describe('jira against the fake site', () => {

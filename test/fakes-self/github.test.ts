@@ -164,10 +164,38 @@ describe('fake GitHub', () => {
       receiver.answer(200);
       const res = await app.request({ method: 'POST', path: `/app/hook/deliveries/${failed.id}/attempts` });
       assert.equal(res.status, 202);
+      await gh.redeliveriesSent();
       assert.deepEqual(receiver.received.map((r) => r.headers['x-github-delivery']), [sent.guid, sent.guid]);
       assert.equal(gh.deliveries.at(-1)!.redelivery, true);
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('pages deliveries by cursor, newest first, and redelivers only those from the past 3 days', async () => {
+    let t = Date.parse('2026-11-20T10:00:00Z');
+    const other = await startFakeGitHub({ now: () => t, privateKey: gh.privateKey });
+    const receiver = await startReceiver(500);
+    try {
+      for (const runId of [1, 2, 3]) await other.sendDeploymentProtectionRule(receiver.url, { secret: 's', runId });
+      const bearer = () => {
+        const s = Math.floor(t / 1000);
+        return { authorization: `Bearer ${jwt({ iss: other.appId, iat: s - 30, exp: s + 570 })}` };
+      };
+      const first = await fetch(`${other.url}/app/hook/deliveries?per_page=2&page=2`, { headers: bearer() });
+      const link = first.headers.get('link')!;
+      assert.match(link, /^<[^>]+[?&]cursor=v1_\d+>; rel="next"$/);
+      const second = await fetch(link.slice(1, link.indexOf('>')), { headers: bearer() });
+      assert.equal(second.headers.get('link'), null);
+      const listed = [...((await first.json()) as { id: number }[]), ...((await second.json()) as { id: number }[])];
+      assert.deepEqual(listed.map((d) => d.id), other.deliveries.map((d) => d.id).reverse(), 'page is ignored: the cursor pages');
+
+      t += 3 * 24 * 3600_000 + 1000;
+      const late = await fetch(`${other.url}/app/hook/deliveries/${listed[0]!.id}/attempts`, { method: 'POST', headers: bearer() });
+      assert.equal(late.status, 422);
+      assert.equal(receiver.received.length, 3);
+    } finally {
+      await Promise.all([receiver.close(), other.close()]);
     }
   });
 

@@ -96,6 +96,8 @@ export interface FakeGitHub extends FakeBase {
   ): Promise<{ status: number; body: string; guid: string; payload: Record<string, unknown> }>;
   /** Answers the next `n` calls with a secondary rate limit (403 + retry-after). */
   secondaryRateLimitNext(n: number, retryAfterSeconds: number): void;
+  /** Resolves once every redelivery asked for so far has been sent (GitHub sends them after its 202). */
+  redeliveriesSent(): Promise<void>;
 }
 
 function b64urlJson(part: string): Record<string, unknown> | null {
@@ -149,15 +151,22 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const statuses = new Map<string, { context: string; state: string; description: string | null; created_at: string; updated_at: string }[]>();
   const alerts = new Map<string, CodeScanningAlert[]>();
   const deliveries: Delivery[] = [];
+  const redeliveries = new Set<Promise<void>>();
   let remaining = 5000;
   let nextId = 1;
   let baseUrl = '';
   const iso = () => new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+  /** per_page: at most 100, 30 when absent or not a positive number. */
+  function perPageOf(req: FakeRequest): number {
+    const n = Number.parseInt(req.query.get('per_page') ?? '', 10);
+    return n > 0 ? Math.min(100, n) : 30;
+  }
+
   /** GitHub list paging: per_page (≤100, default 30) and page, with a Link header. */
   function paged<T>(req: FakeRequest, items: T[], wrap?: (page: T[]) => unknown): FakeResponse {
-    const perPage = Math.min(100, Math.max(1, Number(req.query.get('per_page') ?? 30)));
-    const page = Math.max(1, Number(req.query.get('page') ?? 1));
+    const perPage = perPageOf(req);
+    const page = Math.max(1, Number.parseInt(req.query.get('page') ?? '', 10) || 1);
     const last = Math.max(1, Math.ceil(items.length / perPage));
     const slice = items.slice((page - 1) * perPage, page * perPage);
     const link = (p: number, rel: string) => {
@@ -310,8 +319,20 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     .on('GET', '/app/hook/deliveries', (req) => {
       const bad = requireApp(req);
       if (bad) return bad;
+      // Newest first, paged by cursor (not page): the Link header's next URL carries `cursor`.
       const list = [...deliveries].reverse().map(({ url: _u, request: _r, response: _s, ...d }) => d);
-      return paged(req, list);
+      const perPage = perPageOf(req);
+      const cursor = req.query.get('cursor');
+      let start = 0;
+      if (cursor !== null) {
+        const m = /^v1_(\d+)$/.exec(cursor);
+        if (!m) return { status: 422, body: ghError(422, `Invalid request.\n\n${JSON.stringify(cursor)} is not a valid cursor.`) };
+        start = list.findIndex((d) => d.id <= Number(m[1]));
+        if (start < 0) start = list.length;
+      }
+      const next = list[start + perPage];
+      const link = next ? { Link: `<${baseUrl}${req.path}?per_page=${perPage}&cursor=v1_${next.id}>; rel="next"` } : {};
+      return { status: 200, headers: link, body: list.slice(start, start + perPage) };
     })
     .on('GET', '/app/hook/deliveries/:id', (req) => {
       const bad = requireApp(req);
@@ -324,9 +345,16 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       if (bad) return bad;
       const d = deliveries.find((x) => String(x.id) === req.params.id);
       if (!d) return { status: 404, body: ghError(404, 'Not Found') };
-      // A redelivery keeps the X-GitHub-Delivery GUID and gets a new delivery id.
-      await send(d.url, d.request.headers, d.request.payload, true);
-      return { status: 202, body: {} };
+      // Redelivery is possible for 3 days after the delivery.
+      if (now() - Date.parse(d.delivered_at) > 3 * 24 * 3600_000) {
+        return { status: 422, body: ghError(422, 'Redelivery is only possible for deliveries from the past 3 days') };
+      }
+      // 202 Accepted: GitHub redelivers afterwards, not before it answers. The redelivery keeps the
+      // X-GitHub-Delivery GUID and gets a new delivery id.
+      const sending = send(d.url, d.request.headers, d.request.payload, true).then(() => undefined);
+      redeliveries.add(sending);
+      void sending.finally(() => redeliveries.delete(sending));
+      return { status: 202 };
     });
 
   const base = await startFakeServer(
@@ -488,6 +516,9 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       };
       const r = await send(url, headers, payload, false);
       return { ...r, guid, payload };
+    },
+    async redeliveriesSent() {
+      while (redeliveries.size > 0) await Promise.all([...redeliveries]);
     },
     secondaryRateLimitNext(n, retryAfterSeconds) {
       base.failNext(n, 403, { 'retry-after': String(retryAfterSeconds) }, ghError(403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'));
