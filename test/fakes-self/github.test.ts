@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, sign } from 'node:crypto';
+import { get } from 'node:http';
 import { createAppAuth } from '@octokit/auth-app';
 import { request as octokitRequest } from '@octokit/request';
 import { HttpError, type VendorFacts } from '../../src/sdk/index.ts';
@@ -63,10 +64,29 @@ describe('fake GitHub', () => {
     assert.equal(ok.status, 201);
   });
 
-  it('answers 401 Bad credentials to API calls without an installation token', async () => {
+  it('answers 401 Bad credentials to API calls without an installation token, with the unauthenticated rate limit', async () => {
     const res = await fetch(`${gh.url}/repos/acme/payments-api/pulls/1/reviews`);
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as { message: string }).message, 'Bad credentials');
+    assert.equal(res.headers.get('x-ratelimit-limit'), '60');
+    assert.ok(res.headers.get('x-ratelimit-reset'));
+  });
+
+  it('refuses a request without a User-Agent (403, plain text) and an API version it does not serve (400)', async () => {
+    const noAgent = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+      // node:http sends no User-Agent unless told to (fetch always does).
+      get(`${gh.url}/installation/repositories`, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+      }).on('error', reject);
+    });
+    assert.equal(noAgent.status, 403);
+    assert.match(noAgent.type, /^text\/plain/);
+    assert.match(noAgent.body, /User-Agent header/);
+    const res = await fetch(`${gh.url}/installation/repositories`, { headers: { authorization: `token ${await installationToken()}`, 'x-github-api-version': '2021-01-01' } });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { message: string }).message, 'API version 2021-01-01 is not supported.');
   });
 
   it('sends a signed deployment_protection_rule webhook whose callback URL the hub answers with 204', async () => {

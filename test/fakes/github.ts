@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { bearerToken, deliver, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse } from './fake-server.ts';
 
 const DOCS = 'https://docs.github.com/rest';
+/** REST API versions the fake serves (X-GitHub-Api-Version). */
+const API_VERSIONS = ['2022-11-28'];
 const ghError = (status: number, message: string) => ({ message, documentation_url: DOCS, status: String(status) });
 
 export interface FakeGitHubOptions {
@@ -153,6 +155,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const deliveries: Delivery[] = [];
   const redeliveries = new Set<Promise<void>>();
   let remaining = 5000;
+  let anonymousRemaining = 60;
   let nextId = 1;
   let baseUrl = '';
   const iso = () => new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -374,6 +377,17 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         };
       },
       authenticate(req) {
+        // GitHub's edge refuses a request without a User-Agent (plain text, before anything else), and the
+        // API a version it does not serve (none sent: 2022-11-28).
+        if (!req.headers['user-agent']) {
+          return {
+            status: 403,
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+            body: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). Check https://developer.github.com for other possible causes.\n',
+          };
+        }
+        const version = req.headers['x-github-api-version'];
+        if (version !== undefined && !API_VERSIONS.includes(version)) return { status: 400, body: ghError(400, `API version ${version} is not supported.`) };
         const token = bearerToken(req.headers.authorization);
         if (req.path.startsWith('/app/')) {
           const problem = checkAppJwt(token, publicKey, appId, Math.floor(now() / 1000));
@@ -384,14 +398,17 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         return `installation:${held.installationId}`;
       },
       decorate(req, res) {
-        if (!req.caller && res.status === 401) return res;
-        remaining = Math.max(0, remaining - 1);
+        // The edge's plain-text refusal carries no rate-limit headers; every API answer does, a refused
+        // credential's too (counted against the unauthenticated budget of 60 an hour).
+        if (typeof res.body === 'string') return res;
+        const limit = req.caller ? 5000 : 60;
+        const left = req.caller ? (remaining = Math.max(0, remaining - 1)) : (anonymousRemaining = Math.max(0, anonymousRemaining - 1));
         return {
           ...res,
           headers: {
-            'x-ratelimit-limit': '5000',
-            'x-ratelimit-remaining': String(remaining),
-            'x-ratelimit-used': String(5000 - remaining),
+            'x-ratelimit-limit': String(limit),
+            'x-ratelimit-remaining': String(left),
+            'x-ratelimit-used': String(limit - left),
             'x-ratelimit-reset': String(Math.ceil(now() / 1000) + 3600),
             'x-ratelimit-resource': 'core',
             'x-github-api-version-selected': '2022-11-28',
