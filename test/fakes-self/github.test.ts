@@ -148,6 +148,12 @@ describe('fake GitHub', () => {
     const checks = await hub().request<{ total_count: number; check_runs: { name: string; conclusion: string | null }[] }>({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/check-runs' });
     assert.equal(checks.body.total_count, 2);
     assert.deepEqual(checks.body.check_runs.map((c) => [c.name, c.conclusion]), [['build', 'success'], ['e2e', null]]);
+    // A re-run: filter=latest (the default) shows only the newest run of each check, filter=all every run.
+    gh.addCheckRun('acme/payments-api', 'abc123', { name: 'e2e', status: 'completed', conclusion: 'failure' });
+    const latest = await hub().request<{ total_count: number; check_runs: { name: string; conclusion: string | null }[] }>({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/check-runs' });
+    assert.deepEqual(latest.body.check_runs.map((c) => [c.name, c.conclusion]), [['build', 'success'], ['e2e', 'failure']]);
+    const every = await hub().request<{ total_count: number }>({ method: 'GET', path: '/repos/acme/payments-api/commits/abc123/check-runs', query: { filter: 'all' } });
+    assert.equal(every.body.total_count, 3);
 
     gh.addStatus('acme/payments-api', 'abc123', { context: 'ci/legacy', state: 'pending' });
     gh.addStatus('acme/payments-api', 'abc123', { context: 'ci/legacy', state: 'success' });

@@ -290,6 +290,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       let runs = checkRuns.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
       const name = req.query.get('check_name');
       const status = req.query.get('status');
+      const filter = req.query.get('filter') ?? 'latest';
+      if (filter !== 'latest' && filter !== 'all') return { status: 422, body: ghError(422, `Invalid request.\n\n${JSON.stringify(filter)} is not a member of ["latest", "all"].`) };
+      // filter=latest (the default): only the most recent run of each check, so a re-run replaces the one before.
+      if (filter === 'latest') runs = [...new Map(runs.map((r) => [r.name, r])).values()];
       if (name) runs = runs.filter((r) => r.name === name);
       if (status) runs = runs.filter((r) => r.status === status);
       const all = runs;
