@@ -149,6 +149,21 @@ describe('github against the fake App API', () => {
     assert.deepEqual(artifacts.staticAnalysis, { critical: 0, high: 1, medium: 0, low: 0, summary: '1 open code-scanning alert' });
   });
 
+  it('reads every page of check runs and statuses by following the Link URLs GitHub gives (/repositories/{id}/…)', async () => {
+    const repo = gh.installations[0]!.repositories[0]!;
+    const sha = 'b'.repeat(40);
+    for (let i = 0; i < 101; i++) {
+      gh.addCheckRun(repo, sha, { name: `job-${i}`, status: 'completed', conclusion: 'success' });
+      gh.addStatus(repo, sha, { context: `ci/${i}`, state: 'success' });
+    }
+    const link = { kind: 'deployment-gate', externalId: `${repo}/runs/558/production`, data: { repository: repo, sha, ref: 'main', pullRequests: [] } };
+    const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link }), await ctx());
+    const artifacts = result.result?.artifacts as { checks: unknown[]; combinedStatus: string };
+    assert.equal(artifacts.checks.length, 202);
+    assert.equal(artifacts.combinedStatus, 'success');
+    assert.equal(gh.callsTo('GET', /^\/repositories\/\d+\/commits\/b+\/(check-runs|status)$/).length, 2);
+  });
+
   it('asks GitHub to redeliver a failed protection rule delivery once, with the App JWT', async () => {
     const down = await startReceiver(500);
     try {

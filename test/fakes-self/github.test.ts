@@ -139,6 +139,8 @@ describe('fake GitHub', () => {
     for (const login of ['ana', 'bo', 'cy']) gh.addReview('acme/payments-api', 7, { login, state: 'APPROVED' });
     const raw = await fetch(`${gh.url}/repos/acme/payments-api/pulls/7/reviews?per_page=2`, { headers: { authorization: `Bearer ${await installationToken()}` } });
     assert.match(raw.headers.get('link')!, /; rel="next", <[^>]+>; rel="last"$/);
+    // Like GitHub's, the links name the repository by id; the URL works like the /repos/{owner}/{repo} one.
+    assert.match(raw.headers.get('link')!, /^<http:\/\/127\.0\.0\.1:\d+\/repositories\/186853002\/pulls\/7\/reviews\?per_page=2&page=2>; rel="next"/);
     assert.equal(raw.headers.get('x-ratelimit-limit'), '5000');
     const logins = await all(hub().paginate({ method: 'GET', path: '/repos/acme/payments-api/pulls/7/reviews', query: { per_page: 2 } }, (b) => (b as { user: { login: string } }[]).map((r) => r.user.login)));
     assert.deepEqual(logins, ['ana', 'bo', 'cy']);

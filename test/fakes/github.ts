@@ -5,7 +5,7 @@
 // whose deployment_callback_url points back at this fake.
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { bearerToken, deliver, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse } from './fake-server.ts';
+import { bearerToken, deliver, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse, type RouteHandler } from './fake-server.ts';
 
 const DOCS = 'https://docs.github.com/rest';
 /** REST API versions the fake serves (X-GitHub-Api-Version). */
@@ -135,6 +135,24 @@ function checkAppJwt(token: string | null, publicKey: KeyObject, appId: number, 
   return null;
 }
 
+/** The router, with repository routes served at /repos/{owner}/{repo}/… and at /repositories/{id}/…. */
+class RepoRouter extends Router {
+  private readonly repoIds: Map<string, number>;
+  constructor(repoIds: Map<string, number>) {
+    super();
+    this.repoIds = repoIds;
+  }
+  onRepo(method: string, rest: string, handler: RouteHandler): this {
+    this.on(method, `/repos/:owner/:repo${rest}`, handler);
+    return this.on(method, `/repositories/:repositoryId${rest}`, (req) => {
+      const full = [...this.repoIds].find(([, id]) => String(id) === req.params.repositoryId)?.[0];
+      if (!full) return { status: 404, body: ghError(404, 'Not Found') };
+      const [owner, repo] = full.split('/') as [string, string];
+      return handler({ ...req, params: { ...req.params, owner, repo } });
+    });
+  }
+}
+
 export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<FakeGitHub> {
   const now = opts.now ?? Date.now;
   const appId = opts.appId ?? 424242;
@@ -145,6 +163,9 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   }
   const publicKey = createPublicKey(privateKey);
   const installations = opts.installations ?? [{ id: 1001, account: 'acme', repositories: ['acme/payments-api'] }];
+  // Repository ids: GitHub serves a repository's routes at /repositories/{id}/… too, and its Link headers use that form.
+  const repoIds = new Map<string, number>();
+  for (const full of installations.flatMap((i) => i.repositories)) if (!repoIds.has(full)) repoIds.set(full, 186853002 + repoIds.size);
   const tokens = new Map<string, { installationId: number; expiresAt: number }>();
   const decisions: GateDecision[] = [];
   const gates = new Map<string, { environment: string; state: 'pending' | 'approved' | 'rejected'; installationId: number }>();
@@ -172,11 +193,17 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const page = Math.max(1, Number.parseInt(req.query.get('page') ?? '', 10) || 1);
     const last = Math.max(1, Math.ceil(items.length / perPage));
     const slice = items.slice((page - 1) * perPage, page * perPage);
+    // As GitHub's do, links to a repository's list name it by id (/repositories/1300192/issues?page=2): a
+    // client follows the URL it is given, it does not build the next one.
+    const path = req.path.replace(/^\/repos\/([^/]+)\/([^/]+)(?=\/)/, (m, owner: string, repo: string) => {
+      const id = repoIds.get(`${owner}/${repo}`);
+      return id === undefined ? m : `/repositories/${id}`;
+    });
     const link = (p: number, rel: string) => {
       const q = new URLSearchParams(req.query);
       q.set('per_page', String(perPage));
       q.set('page', String(p));
-      return `<${baseUrl}${req.path}?${q.toString()}>; rel="${rel}"`;
+      return `<${baseUrl}${path}?${q.toString()}>; rel="${rel}"`;
     };
     const links: string[] = [];
     if (page > 1) links.push(link(page - 1, 'prev'));
@@ -196,7 +223,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const requireApp = (req: FakeRequest): FakeResponse | null =>
     req.caller === 'app' ? null : { status: 401, body: ghError(401, 'A JSON web token could not be decoded') };
 
-  const router = new Router()
+  const router = new RepoRouter(repoIds)
     .on('POST', '/app/installations/:id/access_tokens', (req) => {
       const bad = requireApp(req);
       if (bad) return bad;
@@ -215,7 +242,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         },
       };
     })
-    .on('POST', '/repos/:owner/:repo/actions/runs/:runId/deployment_protection_rule', (req) => {
+    .onRepo('POST', '/actions/runs/:runId/deployment_protection_rule', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       const body = req.body as { environment_name?: unknown; state?: unknown; comment?: unknown } | null;
@@ -257,10 +284,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     .on('GET', '/installation/repositories', (req) => {
       const inst = installations.find((i) => `installation:${i.id}` === req.caller);
       if (!inst) return { status: 403, body: ghError(403, 'This endpoint requires an installation access token') };
-      const repos = inst.repositories.map((full, n) => ({ id: 186853002 + n, name: full.split('/')[1], full_name: full, private: true, owner: { login: full.split('/')[0] } }));
+      const repos = inst.repositories.map((full) => ({ id: repoIds.get(full)!, name: full.split('/')[1], full_name: full, private: true, owner: { login: full.split('/')[0] } }));
       return paged(req, repos, (page) => ({ total_count: repos.length, repository_selection: 'selected', repositories: page }));
     })
-    .on('GET', '/repos/:owner/:repo/actions/runs/:runId', (req) => {
+    .onRepo('GET', '/actions/runs/:runId', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       const gate = gates.get(`${req.params.owner}/${req.params.repo}/${req.params.runId}`);
@@ -279,12 +306,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         },
       };
     })
-    .on('GET', '/repos/:owner/:repo/pulls/:pull/reviews', (req) => {
+    .onRepo('GET', '/pulls/:pull/reviews', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       return paged(req, reviews.get(`${req.params.owner}/${req.params.repo}#${req.params.pull}`) ?? []);
     })
-    .on('GET', '/repos/:owner/:repo/commits/:ref/check-runs', (req) => {
+    .onRepo('GET', '/commits/:ref/check-runs', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       let runs = checkRuns.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
@@ -299,7 +326,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const all = runs;
       return paged(req, all, (page) => ({ total_count: all.length, check_runs: page }));
     })
-    .on('GET', '/repos/:owner/:repo/commits/:ref/status', (req) => {
+    .onRepo('GET', '/commits/:ref/status', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       const list = statuses.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
@@ -311,7 +338,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       // The statuses are paged like any list (per_page, default 30); state and total_count cover them all.
       return paged(req, [...latest.values()].reverse(), (page) => ({ state, sha: req.params.ref, total_count: latest.size, statuses: page, repository: { full_name: `${req.params.owner}/${req.params.repo}` } }));
     })
-    .on('GET', '/repos/:owner/:repo/code-scanning/alerts', (req) => {
+    .onRepo('GET', '/code-scanning/alerts', (req) => {
       const access = repoAccess(req);
       if (typeof access !== 'number') return access;
       let list = alerts.get(`${req.params.owner}/${req.params.repo}`) ?? [];
@@ -338,7 +365,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         if (start < 0) start = list.length;
       }
       const next = list[start + perPage];
-      const link = next ? { Link: `<${baseUrl}${req.path}?per_page=${perPage}&cursor=v1_${next.id}>; rel="next"` } : {};
+      const link: Record<string, string> = next ? { Link: `<${baseUrl}${req.path}?per_page=${perPage}&cursor=v1_${next.id}>; rel="next"` } : {};
       return { status: 200, headers: link, body: list.slice(start, start + perPage) };
     })
     .on('GET', '/app/hook/deliveries/:id', (req) => {
@@ -518,6 +545,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       payload.deployment.original_environment = environment;
       if (o.sha) payload.deployment.sha = o.sha;
       if (o.ref) payload.deployment.ref = o.ref;
+      payload.repository.id = repoIds.get(full) ?? payload.repository.id;
       payload.repository.name = repo;
       payload.repository.full_name = full;
       payload.repository.owner.login = owner;
