@@ -227,6 +227,30 @@ describe('fake GitHub', () => {
     }
   });
 
+  it('refuses every call once the hourly budget is spent (403, remaining 0) until x-ratelimit-reset', async () => {
+    const small = await startFakeGitHub({ rateLimitPerHour: 2, privateKey: gh.privateKey });
+    try {
+      const smallAuth = createAppAuth({ appId: small.appId, privateKey: small.privateKey, request: octokitRequest.defaults({ baseUrl: small.url }) });
+      const token = ((await smallAuth({ type: 'installation', installationId: 1001 })) as { token: string }).token;
+      const get = () => fetch(`${small.url}/installation/repositories`, { headers: { authorization: `token ${token}` } });
+      const answers = [await get(), await get(), await get()];
+      assert.deepEqual(answers.map((r) => [r.status, r.headers.get('x-ratelimit-remaining')]), [[200, '1'], [200, '0'], [403, '0']]);
+      assert.match(((await answers[2]!.json()) as { message: string }).message, /^API rate limit exceeded/);
+      const reset = Number(answers[2]!.headers.get('x-ratelimit-reset'));
+      assert.equal(reset, Number(answers[0]!.headers.get('x-ratelimit-reset')), 'the window does not move');
+      assert.ok(reset * 1000 > Date.now() + 3500_000);
+      // The hub's client, having seen remaining 0, does not send the call at all: it says when to come back.
+      const client = clientOn(small.url, { type: 'bearer', token }, vendor, sharedClock(Date.now()));
+      const mark = small.calls.length;
+      await client.request({ method: 'GET', path: '/installation/repositories' }).catch(() => undefined);
+      const refused = await client.request({ method: 'GET', path: '/installation/repositories' }).catch((e: unknown) => e);
+      assert.ok(refused instanceof HttpError && refused.retryAfterMs !== null && refused.retryAfterMs > 3500_000, String(refused));
+      assert.equal(small.calls.length - mark, 1);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers a primary rate limit with 403 and x-ratelimit-remaining: 0, and a secondary one with retry-after', async () => {
     gh.rateLimit(4);
     const before = gh.calls.length;

@@ -17,6 +17,8 @@ export interface FakeGitHubOptions {
   /** PEM of the app's private key; default: a fresh RSA key (see `privateKey`). */
   privateKey?: string;
   installations?: { id: number; account: string; repositories: string[] }[];
+  /** Authenticated calls allowed per hour (x-ratelimit-limit); default 5000. */
+  rateLimitPerHour?: number;
   now?: () => number;
 }
 
@@ -175,8 +177,25 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const alerts = new Map<string, CodeScanningAlert[]>();
   const deliveries: Delivery[] = [];
   const redeliveries = new Set<Promise<void>>();
-  let remaining = 5000;
-  let anonymousRemaining = 60;
+  // Hourly budgets (x-ratelimit-*): installation-token calls share one, the App's JWT calls have their own,
+  // refused credentials count against the unauthenticated one. A window starts at its first call and
+  // resets an hour later.
+  const budgets = {
+    api: { limit: opts.rateLimitPerHour ?? 5000, used: 0, resetAt: 0 },
+    app: { limit: 5000, used: 0, resetAt: 0 },
+    anonymous: { limit: 60, used: 0, resetAt: 0 },
+  };
+  const budget = (b: { limit: number; used: number; resetAt: number }) => {
+    if (now() >= b.resetAt) Object.assign(b, { used: 0, resetAt: now() + 3600_000 });
+    return b;
+  };
+  const rateLimitHeaders = (b: { limit: number; used: number; resetAt: number }) => ({
+    'x-ratelimit-limit': String(b.limit),
+    'x-ratelimit-remaining': String(Math.max(0, b.limit - b.used)),
+    'x-ratelimit-used': String(b.used),
+    'x-ratelimit-reset': String(Math.ceil(b.resetAt / 1000)),
+    'x-ratelimit-resource': 'core',
+  });
   let nextId = 1;
   let baseUrl = '';
   const iso = () => new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -426,22 +445,27 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         }
         const held = token ? tokens.get(token) : undefined;
         if (!held || held.expiresAt <= now()) return { status: 401, body: ghError(401, 'Bad credentials') };
+        // A spent budget: every call is refused (primary rate limit) until x-ratelimit-reset.
+        const b = budget(budgets.api);
+        if (b.used >= b.limit) {
+          return {
+            status: 403,
+            headers: rateLimitHeaders(b),
+            body: ghError(403, `API rate limit exceeded for installation ID ${held.installationId}. If you reach out to GitHub Support for help, please include the request ID.`),
+          };
+        }
         return `installation:${held.installationId}`;
       },
       decorate(req, res) {
         // The edge's plain-text refusal carries no rate-limit headers; every API answer does, a refused
         // credential's too (counted against the unauthenticated budget of 60 an hour).
-        if (typeof res.body === 'string') return res;
-        const limit = req.caller ? 5000 : 60;
-        const left = req.caller ? (remaining = Math.max(0, remaining - 1)) : (anonymousRemaining = Math.max(0, anonymousRemaining - 1));
+        if (typeof res.body === 'string' || res.headers?.['x-ratelimit-remaining'] !== undefined) return res;
+        const b = budget(req.caller === 'app' ? budgets.app : req.caller ? budgets.api : budgets.anonymous);
+        b.used = Math.min(b.limit, b.used + 1);
         return {
           ...res,
           headers: {
-            'x-ratelimit-limit': String(limit),
-            'x-ratelimit-remaining': String(left),
-            'x-ratelimit-used': String(limit - left),
-            'x-ratelimit-reset': String(Math.ceil(now() / 1000) + 3600),
-            'x-ratelimit-resource': 'core',
+            ...rateLimitHeaders(b),
             'x-github-api-version-selected': '2022-11-28',
             ...(res.headers ?? {}),
           },
