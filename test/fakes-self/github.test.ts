@@ -227,14 +227,14 @@ describe('fake GitHub', () => {
     }
   });
 
-  it('refuses every call once the hourly budget is spent (403, remaining 0) until x-ratelimit-reset', async () => {
-    const small = await startFakeGitHub({ rateLimitPerHour: 2, privateKey: gh.privateKey });
+  it('refuses every call once the hourly budget is spent (429 here, 403 by default; remaining 0) until x-ratelimit-reset', async () => {
+    const small = await startFakeGitHub({ rateLimitPerHour: 2, rateLimitStatus: 429, privateKey: gh.privateKey });
     try {
       const smallAuth = createAppAuth({ appId: small.appId, privateKey: small.privateKey, request: octokitRequest.defaults({ baseUrl: small.url }) });
       const token = ((await smallAuth({ type: 'installation', installationId: 1001 })) as { token: string }).token;
       const get = () => fetch(`${small.url}/installation/repositories`, { headers: { authorization: `token ${token}` } });
       const answers = [await get(), await get(), await get()];
-      assert.deepEqual(answers.map((r) => [r.status, r.headers.get('x-ratelimit-remaining')]), [[200, '1'], [200, '0'], [403, '0']]);
+      assert.deepEqual(answers.map((r) => [r.status, r.headers.get('x-ratelimit-remaining')]), [[200, '1'], [200, '0'], [429, '0']]);
       assert.match(((await answers[2]!.json()) as { message: string }).message, /^API rate limit exceeded/);
       const reset = Number(answers[2]!.headers.get('x-ratelimit-reset'));
       assert.equal(reset, Number(answers[0]!.headers.get('x-ratelimit-reset')), 'the window does not move');

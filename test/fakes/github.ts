@@ -19,6 +19,8 @@ export interface FakeGitHubOptions {
   installations?: { id: number; account: string; repositories: string[] }[];
   /** Authenticated calls allowed per hour (x-ratelimit-limit); default 5000. */
   rateLimitPerHour?: number;
+  /** GitHub answers a primary rate limit with 403 or 429 (both documented); default 403. */
+  rateLimitStatus?: 403 | 429;
   now?: () => number;
 }
 
@@ -415,7 +417,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       errorBody: (status, message) => ghError(status, message),
       rateLimited(waitMs, nowMs) {
         return {
-          status: 403,
+          status: opts.rateLimitStatus ?? 403,
           headers: {
             'x-ratelimit-limit': '5000',
             'x-ratelimit-remaining': '0',
@@ -423,7 +425,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
             'x-ratelimit-reset': String(Math.ceil((nowMs + waitMs) / 1000)),
             'x-ratelimit-resource': 'core',
           },
-          body: ghError(403, 'API rate limit exceeded for installation ID 1001. If you reach out to GitHub Support for help, please include the request ID.'),
+          body: ghError(opts.rateLimitStatus ?? 403, 'API rate limit exceeded for installation ID 1001. If you reach out to GitHub Support for help, please include the request ID.'),
         };
       },
       authenticate(req) {
@@ -448,10 +450,11 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         // A spent budget: every call is refused (primary rate limit) until x-ratelimit-reset.
         const b = budget(budgets.api);
         if (b.used >= b.limit) {
+          const status = opts.rateLimitStatus ?? 403;
           return {
-            status: 403,
+            status,
             headers: rateLimitHeaders(b),
-            body: ghError(403, `API rate limit exceeded for installation ID ${held.installationId}. If you reach out to GitHub Support for help, please include the request ID.`),
+            body: ghError(status, `API rate limit exceeded for installation ID ${held.installationId}. If you reach out to GitHub Support for help, please include the request ID.`),
           };
         }
         return `installation:${held.installationId}`;
