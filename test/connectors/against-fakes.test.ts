@@ -164,6 +164,24 @@ describe('github against the fake App API', () => {
     assert.equal(gh.callsTo('GET', /^\/repositories\/\d+\/commits\/b+\/(check-runs|status)$/).length, 2);
   });
 
+  it('reports code scanning as unavailable when the App was not granted it (403), and still collects the rest', async () => {
+    const { security_events: _none, ...granted } = { actions: 'read', checks: 'read', deployments: 'write', metadata: 'read', pull_requests: 'read', statuses: 'read', security_events: 'read' } as const;
+    const limited = await startFakeGitHub({ privateKey: gh.privateKey, installations: [{ id: 1002, account: 'acme', repositories: ['acme/payments-api'], permissions: granted }] });
+    try {
+      const lconn = { ...conn, baseUrl: limited.url, auth: { ...conn.auth, installationId: '1002' } } as ConnectionSettings;
+      const sha = 'c'.repeat(40);
+      limited.addCheckRun('acme/payments-api', sha, { name: 'build', status: 'completed', conclusion: 'success' });
+      const c = await actionContext(github, lconn, { authHeaders: () => github.auth!(lconn, globalThis.fetch).headers() });
+      const link = { kind: 'deployment-gate', externalId: 'acme/payments-api/runs/559/production', data: { repository: 'acme/payments-api', sha, ref: 'main', pullRequests: [] } };
+      const result = await actionOf(github, 'validate-package')(actionInput('validate-package', { link }), c);
+      const artifacts = result.result?.artifacts as Record<string, unknown>;
+      assert.deepEqual(artifacts.checks, [{ name: 'build', conclusion: 'success' }]);
+      assert.deepEqual(artifacts.staticAnalysis, { critical: 0, high: 0, medium: 0, low: 0, summary: 'code scanning unavailable (403)' });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('asks GitHub to redeliver a failed protection rule delivery once, with the App JWT', async () => {
     const down = await startReceiver(500);
     try {

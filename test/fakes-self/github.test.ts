@@ -174,6 +174,22 @@ describe('fake GitHub', () => {
     assert.deepEqual(res.body.repositories.map((r) => r.full_name), ['acme/payments-api']);
   });
 
+  it('refuses a call the installation was not granted the permission for (403) and lists what it was granted with the token', async () => {
+    const limited = await startFakeGitHub({ privateKey: gh.privateKey, installations: [{ id: 7, account: 'acme', repositories: ['acme/payments-api'], permissions: { metadata: 'read', checks: 'read' } }] });
+    try {
+      const limitedAuth = createAppAuth({ appId: limited.appId, privateKey: limited.privateKey, request: octokitRequest.defaults({ baseUrl: limited.url }) });
+      const granted = (await limitedAuth({ type: 'installation', installationId: 7 })) as { token: string; permissions: Record<string, string> };
+      assert.deepEqual(granted.permissions, { metadata: 'read', checks: 'read' });
+      const headers = { authorization: `token ${granted.token}` };
+      assert.equal((await fetch(`${limited.url}/repos/acme/payments-api/commits/abc/check-runs`, { headers })).status, 200);
+      const refused = await fetch(`${limited.url}/repos/acme/payments-api/commits/abc/status`, { headers });
+      assert.equal(refused.status, 403);
+      assert.equal(((await refused.json()) as { message: string }).message, 'Resource not accessible by integration');
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('hides repositories outside the installation (404)', async () => {
     const err = await hub().request({ method: 'GET', path: '/repos/other/repo/pulls/1/reviews' }).catch((e: unknown) => e);
     assert.equal((err as HttpError).status, 404);

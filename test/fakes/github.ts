@@ -12,11 +12,29 @@ const DOCS = 'https://docs.github.com/rest';
 const API_VERSIONS = ['2022-11-28'];
 const ghError = (status: number, message: string) => ({ message, documentation_url: DOCS, status: String(status) });
 
+export interface Installation {
+  id: number;
+  account: string;
+  repositories: string[];
+  /** What the App was granted there (GitHub's permission names); default: what the connector's README asks for. */
+  permissions?: Record<string, 'read' | 'write'>;
+}
+
+const DEFAULT_PERMISSIONS: Record<string, 'read' | 'write'> = {
+  actions: 'read',
+  checks: 'read',
+  deployments: 'write',
+  metadata: 'read',
+  pull_requests: 'read',
+  statuses: 'read',
+  security_events: 'read',
+};
+
 export interface FakeGitHubOptions {
   appId?: number;
   /** PEM of the app's private key; default: a fresh RSA key (see `privateKey`). */
   privateKey?: string;
-  installations?: { id: number; account: string; repositories: string[] }[];
+  installations?: Installation[];
   /** Authenticated calls allowed per hour (x-ratelimit-limit); default 5000. */
   rateLimitPerHour?: number;
   /** GitHub answers a primary rate limit with 403 or 429 (both documented); default 403. */
@@ -82,7 +100,7 @@ export interface FakeGitHub extends FakeBase {
   appId: number;
   /** PEM (PKCS#1, as GitHub hands it out) for the hub's github-app connection. */
   privateKey: string;
-  installations: { id: number; account: string; repositories: string[] }[];
+  installations: Installation[];
   /** Issued installation tokens → installation id. */
   tokens: Map<string, { installationId: number; expiresAt: number }>;
   /** Every deployment_protection_rule callback the hub made, in order. */
@@ -167,6 +185,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   }
   const publicKey = createPublicKey(privateKey);
   const installations = opts.installations ?? [{ id: 1001, account: 'acme', repositories: ['acme/payments-api'] }];
+  const permissionsOf = (inst: Installation): Record<string, 'read' | 'write'> => inst.permissions ?? DEFAULT_PERMISSIONS;
   // Repository ids: GitHub serves a repository's routes at /repositories/{id}/… too, and its Link headers use that form.
   const repoIds = new Map<string, number>();
   for (const full of installations.flatMap((i) => i.repositories)) if (!repoIds.has(full)) repoIds.set(full, 186853002 + repoIds.size);
@@ -233,12 +252,15 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     return { status: 200, headers: links.length ? { Link: links.join(', ') } : {}, body: wrap ? wrap(slice) : slice };
   }
 
-  /** The installation token's installation must include the repository, or GitHub answers 404. */
-  function repoAccess(req: FakeRequest): FakeResponse | number {
+  /** The installation token's installation must include the repository, or GitHub answers 404, and hold
+   * the endpoint's permission, or 403 "Resource not accessible by integration". */
+  function repoAccess(req: FakeRequest, permission: string, level: 'read' | 'write'): FakeResponse | number {
     const full = `${req.params.owner}/${req.params.repo}`;
     const inst = installations.find((i) => String(i.id) === req.caller?.replace(/^installation:/, ''));
     if (!inst) return { status: 403, body: ghError(403, 'This endpoint requires an installation access token') };
     if (!inst.repositories.includes(full)) return { status: 404, body: ghError(404, 'Not Found') };
+    const held = permissionsOf(inst)[permission];
+    if (held !== 'write' && held !== level) return { status: 403, body: ghError(403, 'Resource not accessible by integration') };
     return inst.id;
   }
   const requireApp = (req: FakeRequest): FakeResponse | null =>
@@ -258,13 +280,13 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         body: {
           token,
           expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          permissions: { actions: 'read', checks: 'read', deployments: 'write', pull_requests: 'read', statuses: 'read', security_events: 'read' },
+          permissions: permissionsOf(inst),
           repository_selection: 'selected',
         },
       };
     })
     .onRepo('POST', '/actions/runs/:runId/deployment_protection_rule', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'deployments', 'write');
       if (typeof access !== 'number') return access;
       const body = req.body as { environment_name?: unknown; state?: unknown; comment?: unknown } | null;
       if (!body || typeof body !== 'object') return { status: 400, body: ghError(400, 'Problems parsing JSON') };
@@ -309,7 +331,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       return paged(req, repos, (page) => ({ total_count: repos.length, repository_selection: 'selected', repositories: page }));
     })
     .onRepo('GET', '/actions/runs/:runId', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'actions', 'read');
       if (typeof access !== 'number') return access;
       const gate = gates.get(`${req.params.owner}/${req.params.repo}/${req.params.runId}`);
       if (!gate) return { status: 404, body: ghError(404, 'Not Found') };
@@ -328,12 +350,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       };
     })
     .onRepo('GET', '/pulls/:pull/reviews', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'pull_requests', 'read');
       if (typeof access !== 'number') return access;
       return paged(req, reviews.get(`${req.params.owner}/${req.params.repo}#${req.params.pull}`) ?? []);
     })
     .onRepo('GET', '/commits/:ref/check-runs', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'checks', 'read');
       if (typeof access !== 'number') return access;
       let runs = checkRuns.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
       const name = req.query.get('check_name');
@@ -348,7 +370,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       return paged(req, all, (page) => ({ total_count: all.length, check_runs: page }));
     })
     .onRepo('GET', '/commits/:ref/status', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'statuses', 'read');
       if (typeof access !== 'number') return access;
       const list = statuses.get(`${req.params.owner}/${req.params.repo}@${req.params.ref}`) ?? [];
       // Latest status per context; combined: failure if any failure/error, pending if any pending or none.
@@ -360,7 +382,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       return paged(req, [...latest.values()].reverse(), (page) => ({ state, sha: req.params.ref, total_count: latest.size, statuses: page, repository: { full_name: `${req.params.owner}/${req.params.repo}` } }));
     })
     .onRepo('GET', '/code-scanning/alerts', (req) => {
-      const access = repoAccess(req);
+      const access = repoAccess(req, 'security_events', 'read');
       if (typeof access !== 'number') return access;
       let list = alerts.get(`${req.params.owner}/${req.params.repo}`) ?? [];
       const state = req.query.get('state');
