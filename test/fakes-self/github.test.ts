@@ -3,7 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, sign } from 'node:crypto';
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createAppAuth } from '@octokit/auth-app';
 import { request as octokitRequest } from '@octokit/request';
 import { HttpError, type VendorFacts } from '../../src/sdk/index.ts';
@@ -213,6 +214,20 @@ describe('fake GitHub', () => {
       assert.equal(gh.deliveries.at(-1)!.redelivery, true);
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('fails a delivery the receiver does not answer in time (GitHub waits 10 s)', async () => {
+    const quick = await startFakeGitHub({ deliveryTimeoutMs: 200, privateKey: gh.privateKey });
+    const silent = createServer(() => {}); // reads the request, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const sent = await quick.sendDeploymentProtectionRule(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/webhooks`, { secret: 's' });
+      assert.equal(sent.status, 0);
+      assert.deepEqual([quick.deliveries.at(-1)!.status_code, quick.deliveries.at(-1)!.status], [0, 'timed out']);
+    } finally {
+      silent.closeAllConnections();
+      await Promise.all([new Promise((r) => silent.close(r)), quick.close()]);
     }
   });
 

@@ -5,7 +5,7 @@
 // whose deployment_callback_url points back at this fake.
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { bearerToken, deliver, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse, type RouteHandler } from './fake-server.ts';
+import { bearerToken, hmacSha256Hex, Router, startFakeServer, type FakeBase, type FakeRequest, type FakeResponse, type RouteHandler } from './fake-server.ts';
 
 const DOCS = 'https://docs.github.com/rest';
 /** REST API versions the fake serves (X-GitHub-Api-Version). */
@@ -37,6 +37,8 @@ export interface FakeGitHubOptions {
   installations?: Installation[];
   /** Authenticated calls allowed per hour (x-ratelimit-limit); default 5000. */
   rateLimitPerHour?: number;
+  /** How long a webhook delivery waits for the receiver's answer before it fails (GitHub: 10 s). */
+  deliveryTimeoutMs?: number;
   /** GitHub answers a primary rate limit with 403 or 429 (both documented); default 403. */
   rateLimitStatus?: 403 | 429;
   now?: () => number;
@@ -198,6 +200,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const alerts = new Map<string, CodeScanningAlert[]>();
   const deliveries: Delivery[] = [];
   const redeliveries = new Set<Promise<void>>();
+  const deliveryTimeoutMs = opts.deliveryTimeoutMs ?? 10_000;
   // Hourly budgets (x-ratelimit-*): installation-token calls share one, the App's JWT calls have their own,
   // refused credentials count against the unauthenticated one. A window starts at its first call and
   // resets an hour later.
@@ -507,9 +510,15 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const started = now();
     let status = 0;
     let body = '';
+    let timedOut = false;
     try {
-      ({ status, body } = await deliver(url, raw, headers));
+      // GitHub waits 10 seconds for the receiver's answer; a later one is a failed delivery.
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw, signal: AbortSignal.timeout(deliveryTimeoutMs) });
+      status = res.status;
+      body = await res.text();
     } catch (err) {
+      timedOut = (err as Error).name === 'TimeoutError';
+      status = 0;
       body = (err as Error).message;
     }
     const p = payload as { action?: string; installation?: { id: number }; repository?: { id: number } };
@@ -519,7 +528,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       delivered_at: new Date(started).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       redelivery,
       duration: (now() - started) / 1000,
-      status: status >= 200 && status < 300 ? 'OK' : status === 0 ? 'failed to connect to host' : `Invalid HTTP Response: ${status}`,
+      status: status >= 200 && status < 300 ? 'OK' : timedOut ? 'timed out' : status === 0 ? 'failed to connect to host' : `Invalid HTTP Response: ${status}`,
       status_code: status,
       event: headers['x-github-event']!,
       action: p.action ?? null,
