@@ -134,6 +134,18 @@ describe('github against the fake App API', () => {
     assert.deepEqual(gh.decisions.map((d) => [d.runId, d.state, d.comment]), [[555, 'approved', 'CAB approved CHG0030012']]);
   });
 
+  it('sends nothing for a gate whose protection rule timed out (30 days undecided): the run failed, already done', async () => {
+    await gh.sendDeploymentProtectionRule(receiver.url, { secret: 'gh-hook-secret', runId: 560 });
+    const parsed = await receive(github, conn);
+    assert.ok(parsed.status === 'events');
+    gh.gates.get('acme/payments-api/560')!.requestedAt -= 30 * 24 * 3600_000;
+    const input = actionInput('answer-gate', { link: parsed.events[0]!.link, params: { outcome: 'approved', reason: 'CAB approved, too late' } });
+    const result = await actionOf(github, 'answer-gate')(input, await ctx());
+    assert.deepEqual([result.status, result.result], ['already-done', { runStatus: 'completed' }]);
+    assert.equal(gh.decisions.filter((d) => d.runId === 560).length, 0);
+    assert.equal(gh.callsTo('POST', /\/runs\/560\/deployment_protection_rule$/).length, 0);
+  });
+
   it('collects reviews, checks, statuses and code-scanning alerts for the gated commit', async () => {
     const repo = gh.installations[0]!.repositories[0]!;
     const sha = 'a'.repeat(40);

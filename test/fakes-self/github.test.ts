@@ -136,6 +136,20 @@ describe('fake GitHub', () => {
     }
   });
 
+  it('times a protection rule out after 30 days undecided: the run fails and the callback has nothing to answer (422)', async () => {
+    const receiver = await startReceiver(200);
+    try {
+      const sent = await gh.sendDeploymentProtectionRule(receiver.url, { secret: 's', runId: 561 });
+      gh.gates.get('acme/payments-api/561')!.requestedAt -= 30 * 24 * 3600_000;
+      const run = await hub().request<{ status: string; conclusion: string | null }>({ method: 'GET', path: '/repos/acme/payments-api/actions/runs/561' });
+      assert.deepEqual([run.body.status, run.body.conclusion], ['completed', 'failure']);
+      const late = await hub().request({ method: 'POST', path: sent.payload.deployment_callback_url as string, body: { environment_name: 'production', state: 'approved' } }).catch((e: unknown) => e);
+      assert.equal((late as HttpError).status, 422);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('lists reviews with Link paging ("; rel" with a space) and checks, statuses and code scanning alerts', async () => {
     for (const login of ['ana', 'bo', 'cy']) gh.addReview('acme/payments-api', 7, { login, state: 'APPROVED' });
     const raw = await fetch(`${gh.url}/repos/acme/payments-api/pulls/7/reviews?per_page=2`, { headers: { authorization: `Bearer ${await installationToken()}` } });

@@ -30,6 +30,15 @@ const DEFAULT_PERMISSIONS: Record<string, 'read' | 'write'> = {
   security_events: 'read',
 };
 
+/** A run waiting on the App's protection rule for one environment. Undecided for 30 days, it times out. */
+export interface Gate {
+  environment: string;
+  state: 'pending' | 'approved' | 'rejected' | 'timed_out';
+  installationId: number;
+  /** When the rule was requested (ms, the fake's clock). */
+  requestedAt: number;
+}
+
 export interface FakeGitHubOptions {
   appId?: number;
   /** PEM of the app's private key; default: a fresh RSA key (see `privateKey`). */
@@ -108,7 +117,7 @@ export interface FakeGitHub extends FakeBase {
   /** Every deployment_protection_rule callback the hub made, in order. */
   decisions: GateDecision[];
   /** Gates waiting for the app, by "owner/repo/runId". */
-  gates: Map<string, { environment: string; state: 'pending' | 'approved' | 'rejected'; installationId: number }>;
+  gates: Map<string, Gate>;
   deliveries: Delivery[];
   addReview(repo: string, pull: number, review: Partial<Review> & { login: string; state: Review['state'] }): Review;
   addCheckRun(repo: string, ref: string, run: Partial<CheckRun> & { name: string; status: CheckRun['status'] }): CheckRun;
@@ -193,7 +202,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   for (const full of installations.flatMap((i) => i.repositories)) if (!repoIds.has(full)) repoIds.set(full, 186853002 + repoIds.size);
   const tokens = new Map<string, { installationId: number; expiresAt: number }>();
   const decisions: GateDecision[] = [];
-  const gates = new Map<string, { environment: string; state: 'pending' | 'approved' | 'rejected'; installationId: number }>();
+  const gates = new Map<string, Gate>();
   const reviews = new Map<string, Review[]>();
   const checkRuns = new Map<string, CheckRun[]>();
   const statuses = new Map<string, { context: string; state: string; description: string | null; created_at: string; updated_at: string }[]>();
@@ -223,6 +232,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   let nextId = 1;
   let baseUrl = '';
   const iso = () => new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+  /** A protection rule left undecided for 30 days times out (the job fails): nothing is left to answer. */
+  function settle(gate: Gate | undefined): Gate | undefined {
+    if (gate?.state === 'pending' && now() - gate.requestedAt >= 30 * 24 * 3600_000) gate.state = 'timed_out';
+    return gate;
+  }
 
   /** per_page: at most 100, 30 when absent or not a positive number. */
   function perPageOf(req: FakeRequest): number {
@@ -306,7 +321,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         return { status: 422, body: ghError(422, 'Invalid request.\n\nNo subschema in "oneOf" matched: "state" or "comment" wasn\'t supplied.') };
       }
       const key = `${req.params.owner}/${req.params.repo}/${req.params.runId}`;
-      const gate = gates.get(key);
+      const gate = settle(gates.get(key));
       // An unknown run is 404. A run with nothing pending for this app in that environment (another
       // environment, or already answered) is 422, whether the call decides or only comments.
       if (!gate) return { status: 404, body: ghError(404, 'Not Found') };
@@ -336,9 +351,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     .onRepo('GET', '/actions/runs/:runId', (req) => {
       const access = repoAccess(req, 'actions', 'read');
       if (typeof access !== 'number') return access;
-      const gate = gates.get(`${req.params.owner}/${req.params.repo}/${req.params.runId}`);
+      const gate = settle(gates.get(`${req.params.owner}/${req.params.repo}/${req.params.runId}`));
       if (!gate) return { status: 404, body: ghError(404, 'Not Found') };
-      // A run waits while a protection rule is unanswered; a rejection fails it, an approval lets it deploy.
+      // A run waits while a protection rule is unanswered; a rejection or the rule's timeout fails it, an
+      // approval lets it deploy.
       const status = gate.state === 'pending' ? 'waiting' : gate.state === 'approved' ? 'in_progress' : 'completed';
       return {
         status: 200,
@@ -346,7 +362,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
           id: Number(req.params.runId),
           name: 'deploy',
           status,
-          conclusion: gate.state === 'rejected' ? 'failure' : null,
+          conclusion: gate.state === 'rejected' || gate.state === 'timed_out' ? 'failure' : null,
           html_url: `https://github.com/${req.params.owner}/${req.params.repo}/actions/runs/${req.params.runId}`,
           repository: { full_name: `${req.params.owner}/${req.params.repo}` },
         },
@@ -608,7 +624,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       payload.repository.full_name = full;
       payload.repository.owner.login = owner;
       payload.installation = { id: inst.id, node_id: Buffer.from(`Installation${inst.id}`).toString('base64') };
-      gates.set(`${owner}/${repo}/${runId}`, { environment, state: 'pending', installationId: inst.id });
+      gates.set(`${owner}/${repo}/${runId}`, { environment, state: 'pending', installationId: inst.id, requestedAt: now() });
       const guid = randomUUID();
       const raw = JSON.stringify(payload);
       const headers = {
