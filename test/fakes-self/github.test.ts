@@ -310,5 +310,12 @@ describe('fake GitHub', () => {
     const second = gh.calls.slice(mark).filter((c) => !c.path.startsWith('/app/'));
     assert.deepEqual(second.map((c) => c.status), [403, 200]);
     assert.ok(second[1]!.at - second[0]!.at >= 2000);
+    assert.ok(second[1]!.at - second[0]!.at < 60_000, 'retry-after, not the hourly reset');
+    // The secondary limit's answer carries the (unspent) hourly budget too.
+    gh.secondaryRateLimitNext(1, 2);
+    const raw = await fetch(`${gh.url}/repos/acme/payments-api/commits/abc123/status`, { headers: { authorization: `token ${await installationToken()}` } });
+    assert.equal(raw.status, 403);
+    assert.equal(raw.headers.get('retry-after'), '2');
+    assert.ok(Number(raw.headers.get('x-ratelimit-remaining')) > 0);
   });
 });

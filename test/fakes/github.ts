@@ -644,7 +644,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       while (redeliveries.size > 0) await Promise.all([...redeliveries]);
     },
     secondaryRateLimitNext(n, retryAfterSeconds) {
-      base.failNext(n, 403, { 'retry-after': String(retryAfterSeconds) }, ghError(403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'));
+      // An API answer like any other: the hourly budget's x-ratelimit-* (not spent) beside retry-after.
+      base.failNext(n, 403, { ...rateLimitHeaders(budget(budgets.api)), 'retry-after': String(retryAfterSeconds) }, ghError(403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'));
     },
   };
 }
