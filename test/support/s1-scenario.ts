@@ -241,6 +241,15 @@ connections:
       return { items, steps: items.map((t) => `${t.action} ${t.actor} ${t.sourceTool}`) };
     },
 
+    /** The trail once the gate answer is on it: GitHub records the callback before its 204 reaches the hub,
+     * and the hub writes the outbound step after that, so a trail read right after gateAnswer may precede it. */
+    async trailAfterGateAnswer(changeId: string): Promise<{ items: Transition[]; steps: string[] }> {
+      return waitFor('the gate answer on the trail', async () => {
+        const t = await world.trail(changeId);
+        return t.steps.includes('outbound system github') ? t : null;
+      }, 30_000).catch(() => world.trail(changeId));
+    },
+
     async assertChainVerifies() {
       const verify = await world.api<{ ok: boolean; checked: number; problems: unknown[] }>('/api/v1/audit/verify');
       assert.equal(verify.ok, true, JSON.stringify(verify.problems));
@@ -315,7 +324,7 @@ export function describeS1(backend: S1Backend): void {
         assert.equal(w.gh.decisions.filter((d) => d.runId === 4242).length, 1, 'the gate is answered once');
         assert.equal((await w.api<{ state: string }>(`/api/v1/changes/${changeId}`)).state, 'approved');
 
-        const { items, steps } = await w.trail(changeId);
+        const { items, steps } = await w.trailAfterGateAnswer(changeId);
         assertRequestedSteps(steps);
         const decision = items.find((t) => t.action === 'decision');
         assert.ok(decision, steps.join('\n'));
@@ -340,10 +349,7 @@ export function describeS1(backend: S1Backend): void {
         assert.match(answer.comment ?? '', new RegExp(reason));
         assert.equal((await w.api<{ state: string }>(`/api/v1/changes/${changeId}`)).state, 'rejected');
 
-        // GitHub has the answer as soon as the hub's call reaches it; the hub records the outbound step when
-        // the call returns, a moment later.
-        await waitFor('the gate answer on the trail', async () => ((await w.trail(changeId)).steps.includes('outbound system github') ? true : null), 10_000).catch(() => null);
-        const { items, steps } = await w.trail(changeId);
+        const { items, steps } = await w.trailAfterGateAnswer(changeId);
         assertRequestedSteps(steps);
         const decision = items.find((t) => t.action === 'decision');
         assert.ok(decision, steps.join('\n'));
@@ -379,7 +385,7 @@ export function describeS1(backend: S1Backend): void {
         assert.equal(answer.state, 'approved');
         assert.equal((await w.api<{ state: string }>(`/api/v1/changes/${changeId}`)).state, 'approved');
 
-        const { items, steps } = await w.trail(changeId);
+        const { items, steps } = await w.trailAfterGateAnswer(changeId);
         assertRequestedSteps(steps);
         const decision = items.find((t) => t.action === 'decision');
         assert.ok(decision, steps.join('\n'));
