@@ -134,6 +134,28 @@ describe('github against the fake App API', () => {
     assert.deepEqual(gh.decisions.map((d) => [d.runId, d.state, d.comment]), [[555, 'approved', 'CAB approved CHG0030012']]);
   });
 
+  it("answers a gate from another installation of the App with that installation's token", async () => {
+    const two = await startFakeGitHub({
+      privateKey: gh.privateKey,
+      installations: [
+        { id: 1001, account: 'acme', repositories: ['acme/payments-api'] },
+        { id: 2002, account: 'beta', repositories: ['beta/ledger'] },
+      ],
+    });
+    try {
+      const tconn = { ...conn, baseUrl: two.url } as ConnectionSettings;
+      await two.sendDeploymentProtectionRule(receiver.url, { secret: 'gh-hook-secret', runId: 562, installationId: 2002 });
+      const parsed = await receive(github, tconn);
+      assert.ok(parsed.status === 'events');
+      const c = await actionContext(github, tconn, { authHeaders: () => github.auth!(tconn, globalThis.fetch).headers() });
+      const input = actionInput('answer-gate', { link: parsed.events[0]!.link, params: { outcome: 'approved', reason: 'CAB approved' } });
+      assert.equal((await actionOf(github, 'answer-gate')(input, c)).status, 'done');
+      assert.deepEqual(two.decisions.map((d) => [d.repo, d.runId, d.installationId, d.state]), [['ledger', 562, 2002, 'approved']]);
+    } finally {
+      await two.close();
+    }
+  });
+
   it('sends nothing for a gate whose protection rule timed out (30 days undecided): the run failed, already done', async () => {
     await gh.sendDeploymentProtectionRule(receiver.url, { secret: 'gh-hook-secret', runId: 560 });
     const parsed = await receive(github, conn);
