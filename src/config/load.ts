@@ -92,7 +92,9 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
+    // Only the first: after one syntax error the parser's recovery reports every later token of the
+    // block as unexpected too, which buries the line to fix.
+    throw new ConfigError(doc.errors.slice(0, 1).map((e) => {
       const line = lineCounter.linePos(e.pos[0]).line;
       const src = text.split('\n')[line - 1] ?? '';
       const hint = src.includes('${') && src.includes('{ ')
@@ -133,6 +135,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     // Only a webhook block that is there is checked: a connection without one receives no webhooks.
     const webhookProblem = rc.webhook ? connectorById(rc.connector)?.webhook?.settingsProblem?.(Object.keys(rc.webhook)) : null;
     if (webhookProblem) problems.push(problem(['connections', i, 'webhook'], webhookProblem));
+    // The HTTP client reads auth only at the first outbound call: a typo there must stop check and start.
+    if (rc.auth) {
+      for (const [at, reason] of authProblems(rc.auth, rc.connector)) problems.push(problem(['connections', i, 'auth', ...at], reason));
+    }
     if (rc.mapping !== undefined && rc.mappings !== undefined) {
       problems.push(problem(['connections', i, 'mapping'], 'give either mapping (one file) or mappings (by record kind), not both'));
     }
@@ -282,6 +288,24 @@ function resolveRef(
     problems.push(problem(at, `cannot read secret file ${name} (${(err as NodeJS.ErrnoException).code ?? 'error'})`));
     return '';
   }
+}
+
+/** The fields each auth type needs (src/http-client/auth.ts; github-app: connectors/github). */
+const AUTH_FIELDS: Record<string, readonly string[]> = {
+  basic: ['password'],
+  bearer: ['token'],
+  header: ['header', 'value'],
+  oauth: ['clientId', 'clientSecret'],
+  'github-app': ['appId', 'privateKey', 'installationId'],
+};
+
+function authProblems(auth: Record<string, unknown>, connector: string): Array<[Segment[], string]> {
+  const type = String(auth.type);
+  const needs = AUTH_FIELDS[type];
+  if (!needs) return [[['type'], `"${type}" is not an auth type (use ${Object.keys(AUTH_FIELDS).join(', ')})`]];
+  if (type === 'github-app' && connector !== 'github') return [[['type'], `"github-app" is only for a github connection; use ${Object.keys(AUTH_FIELDS).filter((t) => t !== 'github-app').join(', ')}`]];
+  return needs.filter((f) => auth[f] === undefined || auth[f] === null || auth[f] === '')
+    .map((f): [Segment[], string] => [[f], `is required for auth type "${type}"`]);
 }
 
 function scanForStrayRefs(v: unknown, at: Segment[], report: (at: Segment[]) => void): void {

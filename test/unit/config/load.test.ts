@@ -175,6 +175,25 @@ describe('refused files name the file, the path inside it, the line and the reas
     assert.equal(loadConfig({ file, env: { S: 'x' } }).connections.length, 3);
   });
 
+  test('an auth block the HTTP client could not use is refused at its line, naming what to give', () => {
+    const typo = refused(snow('    auth:\n      type: bsic\n      password: "${env:P}"'), { P: 'x' });
+    assert.equal(typo.path, 'connections[0].auth.type');
+    assert.equal(typo.line, 7);
+    assert.match(typo.reason, /"bsic" is not an auth type \(use basic, bearer, header, oauth, github-app\)/);
+    const oauth = refused(snow('    auth: { type: oauth, username: hub, password: "${env:P}" }'), { P: 'x' });
+    assert.deepEqual(oauth.problems.map((p) => [p.path, p.line, p.reason]), [
+      ['connections[0].auth.clientId', 6, 'is required for auth type "oauth"'],
+      ['connections[0].auth.clientSecret', 6, 'is required for auth type "oauth"'],
+    ]);
+    const app = refused('connections:\n  - id: github\n    connector: github\n    auth: { type: github-app, appId: "1", privateKey: "${env:P}" }\n', { P: 'x' });
+    assert.equal(app.path, 'connections[0].auth.installationId');
+    const notGithub = refused(snow('    auth: { type: github-app, appId: "1", privateKey: "${env:P}", installationId: "2" }'), { P: 'x' });
+    assert.match(notGithub.reason, /only for a github connection/);
+    // Azure DevOps PATs go with an empty username.
+    const { file } = configFile(snow('    auth: { type: basic, username: "", password: "${env:P}" }'));
+    assert.equal(loadConfig({ file, env: { P: 'x' } }).connections.length, 1);
+  });
+
   test('two connections with one id', () => {
     const err = refused('connections:\n  - { id: jira, connector: jira }\n  - { id: jira, connector: jira }\n');
     assert.equal(err.path, 'connections[1].id');
@@ -192,6 +211,8 @@ describe('refused files name the file, the path inside it, the line and the reas
     const err = refused(snow('    webhook: { secret: ${env:SN_WEBHOOK_SECRET} }'), { SN_WEBHOOK_SECRET: 's' });
     assert.equal(err.line, 6);
     assert.match(err.reason, /write secret references in quotes/);
+    // One line to fix, not the parser's cascade over the rest of the block.
+    assert.equal(err.problems.length, 1);
   });
 
   test('a file that does not exist', () => {
@@ -236,7 +257,7 @@ describe('secrets', () => {
   });
 
   test('literal webhook secrets, tokens and keys are refused too', () => {
-    const err = refused(snow('    webhook: { secrets: [abc, def], token: t0k }\n    auth: { type: github-app, appId: "1", privateKey: pem }'));
+    const err = refused('connections:\n  - id: github\n    connector: github\n    webhook: { secrets: [abc, def], token: t0k }\n    auth: { type: github-app, appId: "1", privateKey: pem, installationId: "2" }\n');
     assert.deepEqual(err.problems.map((p) => p.path).sort(), [
       'connections[0].auth.privateKey', 'connections[0].webhook.secrets[0]', 'connections[0].webhook.secrets[1]', 'connections[0].webhook.token',
     ]);
