@@ -28,6 +28,9 @@ describe('OpenAPI and metrics', () => {
         assert.ok(op.responses?.['401'] && op.responses['403']);
       }
     }
+    // The webhook route's refusals are part of its contract with senders (PRODUCT.md §8).
+    const webhook = doc.paths['/webhooks/{connection}']?.post;
+    assert.deepEqual(Object.keys(webhook?.responses ?? {}).sort(), ['202', '400', '401', '404', '413', '429', '503']);
   });
 
   test('/docs serves the Swagger UI page', async () => {

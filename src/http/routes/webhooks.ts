@@ -7,6 +7,7 @@ import type {} from '../types.ts';
 import { apiError, type ApiError, type ErrorCode } from '../../errors.ts';
 import { createIngest, type Ingest, type IngestDeps, type IngestRefusal } from '../../pipeline/ingest.ts';
 import { sendProblem } from '../plugins/problems.ts';
+import { problemRef } from '../schemas/common.ts';
 
 export type WebhookRouteDeps = IngestDeps & {
   /** An ingest built and started by the caller; when absent the plugin builds one and runs its sweep
@@ -91,6 +92,13 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
               properties: { deliveryId: { type: 'string' }, duplicate: { type: 'boolean' } },
               required: ['deliveryId', 'duplicate'],
             },
+            // Refusals (problem bodies with `reason`, the hub_webhook_rejections_total label).
+            400: { ...problemRef, description: 'The body is not JSON (reason unparsable)' },
+            401: { ...problemRef, description: 'The signature or credentials do not verify (reason bad-signature)' },
+            404: { ...problemRef, description: 'No such connection, or its connector receives no webhooks' },
+            413: { ...problemRef, description: 'The body is over server.bodyLimit' },
+            429: { ...problemRef, description: 'The hub is at capacity: retry after Retry-After seconds' },
+            503: { ...problemRef, description: 'At capacity, to GitLab (Retry-After), or the store is unavailable' },
           },
         },
       },
