@@ -368,7 +368,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       } catch {
         verdict = { ok: false as const, reason: 'the signature could not be checked' };
       }
-      if (!verdict.ok) return refuse(connectionId, 401, 'bad-signature', verdict.reason);
+      if (!verdict.ok) return refuse(connectionId, 401, 'bad-signature', verdict.reason + signatureHint(connectionId, verdict.reason));
       const body = parseJson(delivery.rawBody);
       if (body === unparsable) return refuse(connectionId, 400, 'unparsable', unparsableDetail(delivery.headers['content-type']));
       const key = deliveryJobKey(spec, connectionId, delivery, body);
@@ -513,6 +513,18 @@ const unparsable = Symbol('unparsable');
 
 /** Why a body is refused, with the fix when the sender's settings are the cause: GitHub repository
  * webhooks, for one, default to a form-encoded body (payload=…). */
+/** What to change when a delivery is signed, but not with what the connection holds: the sender or the
+ * hub has the wrong secret (the common case on setup and mid-rotation), or a proxy changed the body. */
+function signatureHint(connectionId: string, reason: string): string {
+  if (/does not match the body$|does not match the configured secret$/.test(reason)) {
+    return `: the sender's secret is neither connection "${connectionId}"'s webhook.secret nor one of its webhook.secrets (or something on the way changed the body)`;
+  }
+  if (reason === 'basic credentials do not match') {
+    return `: not connection "${connectionId}"'s webhook.username and webhook.password`;
+  }
+  return '';
+}
+
 function unparsableDetail(contentType: string | undefined): string {
   if (contentType?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     return 'the body is form-encoded, not JSON: set the webhook\'s content type to application/json in the sending tool';

@@ -202,6 +202,7 @@ describe('POST /webhooks/:connection', () => {
     const problem = res.json() as { code: string; detail: string };
     assert.equal(problem.code, 'bad-signature');
     assert.match(problem.detail, /does not match/);
+    assert.match(problem.detail, /connection "[a-z0-9-]+"'s webhook\.secret nor one of its webhook\.secrets/, 'says what to check');
     assert.equal(await storedCount(h), count);
     assert.equal(await rejectionCount(h, 'bad-signature'), rejected + 1);
   });
