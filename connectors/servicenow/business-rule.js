@@ -6,6 +6,10 @@
  * System properties (create them, type password2 for the secret):
  *   x_approval_hub.endpoint  https://hub.example.com/webhooks/<connection id>
  *   x_approval_hub.secret    the connection's webhook.secret
+ * Or, for a connection with webhook.username/password instead of webhook.secret, no x_approval_hub.secret but
+ *   x_approval_hub.username  the connection's webhook.username
+ *   x_approval_hub.password  (type password2) the connection's webhook.password
+ * and the post carries Basic auth instead of the signature.
  * The request is sent with executeAsync(), so a slow or unreachable hub never blocks the user's update;
  * reconciliation (polling) catches anything that is lost.
  *
@@ -18,8 +22,10 @@
 (function executeRule(current, _previous) {
   var endpoint = gs.getProperty('x_approval_hub.endpoint');
   var secret = gs.getProperty('x_approval_hub.secret');
-  if (!endpoint || !secret) {
-    gs.warn('approval-hub: x_approval_hub.endpoint or x_approval_hub.secret is not set; update not sent');
+  var basicUser = gs.getProperty('x_approval_hub.username');
+  var basicPassword = gs.getProperty('x_approval_hub.password');
+  if (!endpoint || (!secret && !(basicUser && basicPassword))) {
+    gs.warn('approval-hub: x_approval_hub.endpoint, or x_approval_hub.secret (or x_approval_hub.username and .password), is not set; update not sent');
     return;
   }
 
@@ -62,7 +68,8 @@
   request.setRequestHeader('Content-Type', 'application/json');
   request.setRequestHeader('X-Approval-Hub-Event', event);
   request.setRequestHeader('X-Approval-Hub-Delivery', table + ':' + record.sys_id + ':' + record.sys_mod_count);
-  request.setRequestHeader('X-Hub-Signature-256', 'sha256=' + hmacSha256Hex(secret, body));
+  if (secret) request.setRequestHeader('X-Hub-Signature-256', 'sha256=' + hmacSha256Hex(secret, body));
+  else request.setBasicAuth(basicUser, basicPassword);
   request.setRequestBody(body);
   request.executeAsync();
 
