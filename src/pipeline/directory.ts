@@ -29,7 +29,7 @@ export async function loadDirectory(path: string): Promise<Directory> {
   return parseDirectory(text, path);
 }
 
-/** Parses and validates directory YAML; errors name `file:line path: reason`. */
+/** Parses and validates directory YAML; errors name `file:line: path: reason`, as hub.yaml and the policy do. */
 export function parseDirectory(text: string, file = 'directory.yaml'): Directory {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -41,7 +41,7 @@ export function parseDirectory(text: string, file = 'directory.yaml'): Directory
   const fail = (path: (string | number)[], reason: string): never => {
     const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
     const line = node?.range ? lines.linePos(node.range[0]).line : undefined;
-    throw new DirectoryFileError(`${file}${line ? `:${line}` : ''} ${formatPath(path)}: ${reason}`);
+    throw new DirectoryFileError(`${file}${line ? `:${line}` : ''}: ${formatPath(path)}: ${reason}`);
   };
   const root = doc.toJS() as unknown;
   if (!isObject(root)) return fail([], 'expected a mapping with `people`');

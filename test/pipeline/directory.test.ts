@@ -21,12 +21,12 @@ describe('directory file', () => {
 
   it('names file, line and field for an unknown time zone', () => {
     const text = 'people:\n  - id: a@acme.example\n    timeZone: Europe/Londn\n';
-    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:3 people\[0\].timeZone: unknown IANA time zone "Europe\/Londn"$/);
+    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:3: people\[0\].timeZone: unknown IANA time zone "Europe\/Londn"$/);
   });
 
   it('refuses a manager who is not in the directory', () => {
     const text = 'people:\n  - id: a@acme.example\n    manager: ghost@acme.example\n';
-    assert.throws(() => parseDirectory(text, 'directory.yaml'), /directory.yaml:3 people\[0\].manager: ghost@acme.example is not in the directory/);
+    assert.throws(() => parseDirectory(text, 'directory.yaml'), /directory.yaml:3: people\[0\].manager: ghost@acme.example is not in the directory/);
   });
 
   it('names a person by the account a tool knows them by (Atlassian account id, ServiceNow user name, GitHub login)', async () => {
@@ -53,18 +53,18 @@ describe('directory file', () => {
     ].join('\n');
     assert.throws(
       () => parseDirectory(text, 'directory.yaml'),
-      /^DirectoryFileError: directory.yaml:7 people\[1\].accounts.jira: jira account "5B10AC8D82E05B22CC7D4EF5" is already a@acme.example's; one account names one person$/,
+      /^DirectoryFileError: directory.yaml:7: people\[1\].accounts.jira: jira account "5B10AC8D82E05B22CC7D4EF5" is already a@acme.example's; one account names one person$/,
     );
   });
 
   it('refuses an account for a tool the hub does not know, listing the known ones', () => {
     const text = 'people:\n  - id: a@acme.example\n    accounts:\n      jria: 5b10ac8d82e05b22cc7d4ef5\n';
-    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:4 people\[0\].accounts.jria: unknown tool "jria" \(known: .*jira.*\)$/);
+    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:4: people\[0\].accounts.jria: unknown tool "jria" \(known: .*jira.*\)$/);
   });
 
   it('refuses an empty account name in a list, with its line', () => {
     const text = 'people:\n  - id: a@acme.example\n    accounts:\n      servicenow:\n        - a.user\n        - ""\n';
-    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:6 people\[0\].accounts.servicenow\[1\]: expected the person's servicenow account name/);
+    assert.throws(() => parseDirectory(text, 'directory.yaml'), /^DirectoryFileError: directory.yaml:6: people\[0\].accounts.servicenow\[1\]: expected the person's servicenow account name/);
   });
 
   it('refuses YAML that does not parse, with its line', () => {

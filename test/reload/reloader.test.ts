@@ -156,7 +156,7 @@ describe('reloading the policy and directory files', () => {
     const status = await r.reloadNow();
     assert.equal(status.ok, false);
     if (status.ok) return;
-    assert.match(status.errors.join('\n'), /directory\.yaml:\d+ people\[\d+\]\.timeZone: unknown IANA time zone "Mars\/Olympus_Mons"/);
+    assert.match(status.errors.join('\n'), /directory\.yaml:\d+: people\[\d+\]\.timeZone: unknown IANA time zone "Mars\/Olympus_Mons"/);
     assert.equal(applies, 0);
   });
 
