@@ -52,6 +52,12 @@ async function testOne(conn: ConnectionRuntime, log: Logger): Promise<Connection
   if (!conn.connector.health) {
     return { ...base, outcome: 'unchecked', detail: `no health check declared by the ${conn.connector.id} connector${noCheckWhy(conn)}` };
   }
+  if (!conn.settings.baseUrl) {
+    // A webhook-only entry (as the GitLab, Azure DevOps and PagerDuty READMEs start with) has no API to call.
+    const how = `set baseUrl and auth on connection "${conn.settings.id}" to check its API${conn.connector.readme ? ` (see ${conn.connector.readme})` : ''}`;
+    if (!conn.connector.actions?.length) return { ...base, outcome: 'unchecked', detail: `no baseUrl: the connection only receives webhooks; ${how}` };
+    return { ...base, outcome: 'fail', detail: `no baseUrl: the hub cannot call the ${conn.connector.id} API; ${how}` };
+  }
   try {
     const r = await conn.connector.health({
       connection: conn.settings,

@@ -58,6 +58,23 @@ ${repoFiles}connections:
   }
   const goodEnv = () => ({ SN_PASSWORD: 'hub-password', SN_SECRET: 's', GH_KEY: gh.privateKey, GH_SECRET: 's', JIRA_TOKEN: 'jira-api-token', JIRA_SECRET: 's', DEPLOY_SECRET: 'whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=' });
 
+  test('a connection without baseUrl says what to add: SKIP for a webhook-only one, FAIL for one the hub calls', async () => {
+    const file = writeConfig(`store: "sqlite::memory:"
+${repoFiles}connections:
+  - id: gitlab
+    connector: gitlab
+    webhook: { secret: "\${env:S}" }
+  - id: jira
+    connector: jira
+    webhook: { secret: "\${env:S}" }
+`);
+    const r = await run(['test'], { S: 's', HUB_CONFIG: file });
+    assert.equal(r.code, 1);
+    const lines = r.out.trim().split('\n');
+    assert.match(lines[0]!, /^SKIP  gitlab .*no baseUrl: the connection only receives webhooks; set baseUrl and auth on connection "gitlab" to check its API \(see connectors\/gitlab\/README\.md\)$/);
+    assert.match(lines[1]!, /^FAIL  jira .*no baseUrl: the hub cannot call the jira API; set baseUrl and auth on connection "jira"/);
+  });
+
   test('all credentials accepted: OK per connection, the generic one says it has no health check, exit 0', async () => {
     const r = await run(['test'], { ...goodEnv(), HUB_CONFIG: hubYaml() });
     assert.equal(r.code, 0, r.out + r.err);
