@@ -66,7 +66,8 @@ describe('problem JSON', () => {
   test('a body over the configured limit is a 413', async () => {
     assert.equal(hub.config.server.bodyLimitBytes, 4096);
     const res = await hub.app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ pad: 'x'.repeat(5000) }) });
-    assertProblem(res, 413, 'payload-too-large');
+    const p = assertProblem(res, 413, 'payload-too-large');
+    assert.match(String(p.detail), /server\.bodyLimit/, 'names the setting');
   });
 
   test('a query parameter failing the route schema is a 400 naming the field', async () => {

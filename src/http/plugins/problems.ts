@@ -51,6 +51,9 @@ export function installProblems(app: FastifyInstance): void {
   });
 }
 
+// What to change when a sender's bodies are legitimately bigger.
+const tooLarge = 'the body is larger than server.bodyLimit in hub.yaml (1mb unless set)';
+
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   const e = error as FastifyError & { validation?: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }[]; validationContext?: string };
@@ -81,7 +84,7 @@ export function toApiError(error: unknown): ApiError {
   if (e.name === 'StoreConflictError') return apiError('conflict', e.message);
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return apiError('payload-too-large');
+      return apiError('payload-too-large', tooLarge);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return apiError('unsupported-media-type');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -89,7 +92,7 @@ export function toApiError(error: unknown): ApiError {
       return apiError('bad-json');
   }
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
-  if (status === 413) return apiError('payload-too-large');
+  if (status === 413) return apiError('payload-too-large', tooLarge);
   if (status === 404) return apiError('not-found');
   if (status === 405) return apiError('method-not-allowed');
   if (status === 429) return apiError('rate-limited');
