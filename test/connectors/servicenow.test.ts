@@ -112,6 +112,15 @@ describe('servicenow open-record', () => {
     assert.equal(posts, 0);
   });
 
+  it('a 2xx without the created record is an error naming what is missing, not a link to no sys_id', async () => {
+    server.use(
+      http.get(`${SN}/api/now/table/change_request`, () => HttpResponse.json({ result: [] })),
+      http.post(`${SN}/api/now/table/change_request`, () => HttpResponse.json({ result: [] }, { status: 201 })),
+    );
+    const ctx = await actionContext(servicenow, conn);
+    await assert.rejects(actionOf(servicenow, 'open-record')(actionInput('open-record', { change }), ctx), /answered POST \/api\/now\/table\/change_request with 201 but no created record \(no result\.sys_id\)/);
+  });
+
   it('surfaces a 429 with Retry-After as HttpError.retryAfterMs', async () => {
     server.use(
       http.get(`${SN}/api/now/table/change_request`, () =>

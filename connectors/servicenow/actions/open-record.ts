@@ -35,6 +35,12 @@ export const openRecord: ActionDefinition = {
       query: { sysparm_exclude_reference_link: true, sysparm_fields: recordFields },
       body,
     });
-    return { status: 'done', link: changeLink(ctx, res.body.result), result: { number: res.body.result.number as string } };
+    // A 2xx without the record (a hibernating instance's sign-in page, a proxy's own answer) would
+    // otherwise link the change to an undefined sys_id; retried, the correlation lookup finds a record made.
+    const made = (res.body as { result?: unknown } | null)?.result as SnRecord | undefined;
+    if (!made || typeof made !== 'object' || Array.isArray(made) || typeof made.sys_id !== 'string' || made.sys_id === '') {
+      throw new Error(`ServiceNow answered POST ${tablePath('change_request')} with ${res.status} but no created record (no result.sys_id): is baseUrl the instance itself (${ctx.connection.baseUrl ?? 'unset'})?`);
+    }
+    return { status: 'done', link: changeLink(ctx, made), result: { number: made.number as string } };
   },
 };
