@@ -206,6 +206,19 @@ describe('check', () => {
     assert.match(r.err, /change_request\.yaml:\d+: /);
   });
 
+  test('a mapping a connection names: missing is reported against hub.yaml, broken once (not again per connection)', async () => {
+    const dir = join(writeConfig(''), '..');
+    mkdirSync(join(dir, 'mappings', 'servicenow'), { recursive: true });
+    writeFileSync(join(dir, 'mappings', 'servicenow', 'change_request.yaml'), readFileSync(join(repo, 'mappings', 'servicenow', 'change_request.yaml'), 'utf8').replace(/^  state:/m, '  stat:'));
+    writeFileSync(join(dir, 'mappings', 'servicenow', 'sysapproval_approver.yaml'), readFileSync(join(repo, 'mappings', 'servicenow', 'sysapproval_approver.yaml'), 'utf8'));
+    const file = writeConfig(`store: sqlite:./data/hub.db\npolicy: ${join(repo, 'config', 'policy.yaml')}\nmappingsDir: ${join(dir, 'mappings')}\nconnections:\n  - { id: sn, connector: servicenow, webhook: { secret: "\${env:S}" } }\n  - { id: sn2, connector: servicenow, webhook: { secret: "\${env:S}" }, mappings: { change_request: servicenow/nope.yaml } }\n`);
+    const r = await run(['check'], { HUB_CONFIG: file, S: 's' });
+    assert.equal(r.code, 2);
+    assert.equal(r.err.match(/unknown canonical field "stat"/g)?.length, 1, r.err);
+    assert.match(r.err, /hub\.yaml: connections\[1\] \(sn2\) mapping .*servicenow\/nope\.yaml: no such file \(mapping files are relative to mappingsDir /);
+    assert.doesNotMatch(r.err, /:0: /);
+  });
+
   test('the shipped team and region overlays load over the central policy', async () => {
     const overlays = ['team-payments.yaml', 'region-eu.yaml'].map((f) => join(repo, 'config', 'policy-overlays', f));
     const r = await run(['check'], { HUB_CONFIG: hubConfig(`policyOverlays: [${overlays.map((o) => JSON.stringify(o)).join(', ')}]\n`) });

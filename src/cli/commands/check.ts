@@ -34,12 +34,22 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
 
   for (const p of validateRegistry(connectors)) problems.push(`connectors/index.ts: ${p}`);
   for (const e of await checkMappings(cfg.mappingsDir)) problems.push(`${rel(e.file)}:${e.line}: ${e.reason}`);
-  for (const c of cfg.connections) {
+  const scanned = new Set(problems);
+  for (const [i, c] of cfg.connections.entries()) {
     // loadConfig has refused a connection naming an unregistered connector, with its line.
     const connector = connectorById(c.connector);
     if (!connector) continue;
     const loaded = await loadConnectionMappings(cfg.mappingsDir, c, connector.mappingKinds ?? []);
-    if (!loaded.ok) for (const e of loaded.errors) problems.push(`${rel(e.file)}:${e.line}: connection ${c.id}: ${e.reason}`);
+    if (loaded.ok) continue;
+    for (const e of loaded.errors) {
+      // A file the connection names that is not there: the line to fix is the connection's, in hub.yaml.
+      if (e.line === 0) {
+        problems.push(`${rel(cfg.file)}: connections[${i}] (${c.id}) mapping ${rel(e.file)}: ${e.reason} (mapping files are relative to mappingsDir ${rel(cfg.mappingsDir)})`);
+        continue;
+      }
+      // The folder scan above reported the file already: once is enough.
+      if (!scanned.has(`${rel(e.file)}:${e.line}: ${e.reason}`)) problems.push(`${rel(e.file)}:${e.line}: connection ${c.id}: ${e.reason}`);
+    }
   }
   let directory: Awaited<ReturnType<typeof loadDirectory>> | undefined;
   try {
@@ -51,7 +61,6 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   const policy = await loadPolicy(cfg.policy, { overlays: [...(cfg.policyOverlays ?? [])], ...(directory ? { directory } : {}) });
   if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
 
-  // A mapping file can be reported twice (folder scan and the connection using it): once is enough.
   const unique = [...new Set(problems)];
   for (const p of unique) io.err(`${p}\n`);
   if (unique.length > 0) {
