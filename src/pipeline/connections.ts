@@ -63,7 +63,7 @@ export async function buildConnections(config: HubConfig, log: Logger, opts: Con
     const connector = connectorById(settings.connector);
     if (!connector) throw new Error(`${where}.connector: "${settings.connector}" is not a registered connector`);
     const loaded = await loadConnectionMappings(config.mappingsDir, settings, connector.mappingKinds ?? []);
-    if (!loaded.ok) throw new Error(`${where}.mappings: ${loaded.errors.map((e) => `${e.file}:${e.line} ${e.reason}`).join('; ')}`);
+    if (!loaded.ok) throw new Error(`${where}.mappings: ${loaded.errors.map((e) => `${e.line ? `${e.file}:${e.line}:` : `${e.file}:`} ${e.reason}`).join('; ')}`);
     const memory = opts.shared ? opts.shared[settings.id] : new SharedArrayBuffer(connectionMemoryBytes);
     if (!memory || memory.byteLength < connectionMemoryBytes) {
       // The thread that made the memory read a different hub.yaml (or none): sharing would be a guess.

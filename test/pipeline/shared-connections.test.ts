@@ -103,3 +103,20 @@ describe('connections built by two threads over shared memory', () => {
     }
   });
 });
+
+describe('a connection whose mapping file cannot be loaded', () => {
+  it('stops the build naming the connection and the file, without a line 0 for a missing file', async () => {
+    const file = writeConfig(`store: "sqlite::memory:"
+${repoFiles}connections:
+  - id: jira
+    connector: jira
+    webhook: { secret: "\${env:S}" }
+    mappings: { issue: jira/no-such-issue.yaml }
+`);
+    const config = loadConfig({ file, env: { S: 's' } });
+    await assert.rejects(buildConnections(config, log), (e: Error) => {
+      assert.match(e.message, /connections\[id=jira\]\.mappings: .*jira\/no-such-issue\.yaml: no such file$/);
+      return true;
+    });
+  });
+});
