@@ -131,10 +131,14 @@ function createOAuth(deps: AuthDeps, auth: Record<string, AuthValue>): AuthHeade
     } catch {
       body = null;
     }
-    if (!res.ok || !body || typeof body.access_token !== 'string') {
+    if (!res.ok) {
       // The vendor's error code only: the response could echo the request, which holds the secret.
       const reason = body && typeof body.error === 'string' ? `: ${body.error}` : '';
-      throw new HttpError(`connection "${connection.id}": OAuth token request was refused (${res.status}${reason})`, res.status || 401, null);
+      throw new HttpError(`connection "${connection.id}": OAuth token request was refused (${res.status}${reason}); check auth.clientId, auth.clientSecret and the grant's ${refreshToken ? 'auth.refreshToken' : auth.username !== undefined ? 'auth.username/password' : 'client credentials'}`, res.status || 401, null);
+    }
+    if (!body || typeof body.access_token !== 'string') {
+      // A 2xx that is not a token: a sign-in page, a proxy, a URL that is not the token endpoint.
+      throw new HttpError(`connection "${connection.id}": POST ${tokenUrl} answered ${res.status} without an access_token; is it the instance's OAuth token endpoint (baseUrl + /oauth_token.do, or auth.tokenUrl)?`, 502, null);
     }
     if (typeof body.refresh_token === 'string') refreshToken = body.refresh_token;
     const expiresIn = Number(body.expires_in ?? 1800);

@@ -275,9 +275,19 @@ describe('ServiceNow OAuth', () => {
     const err = await rejection(client.request({ method: 'GET', path: '/api/now/table/change_request' }));
     assert.ok(err instanceof HttpError);
     assert.equal(err.status, 401);
-    assert.match(err.message, /OAuth token request was refused \(401: invalid_client\)/);
+    assert.match(err.message, /OAuth token request was refused \(401: invalid_client\); check auth\.clientId, auth\.clientSecret and the grant's auth\.refreshToken/);
     const everything = `${err.message} ${JSON.stringify(err.body)} ${err.stack}`;
     assert.ok(!everything.includes('client-S3cret') && !everything.includes('refresh-1'));
+  });
+});
+
+describe('a token endpoint answering 2xx without a token', () => {
+  it('says what answered and what to check, not that the request was refused', async () => {
+    server.use(http.post(`${SN}/oauth_token.do`, () => HttpResponse.json({}, { status: 200 })));
+    const { client } = clientFor({ connection: connection({ baseUrl: SN, auth: { type: 'oauth', clientId: 'c', clientSecret: secret('s') } }) });
+    const err = await rejection(client.request({ method: 'GET', path: '/api/now/table/change_request' }));
+    assert.ok(err instanceof HttpError);
+    assert.match(err.message, /POST https:\/\/.*\/oauth_token\.do answered 200 without an access_token; is it the instance's OAuth token endpoint/);
   });
 });
 
