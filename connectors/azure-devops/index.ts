@@ -71,4 +71,5 @@ export default defineConnector({
     return { ok: true, detail: 'PAT accepted by the Pipelines API' };
   },
   readme: 'connectors/azure-devops/README.md',
+  options: [],
 });

@@ -33,4 +33,5 @@ export default defineConnector({
   // A change.requested event carries the change under `change`; a decision.recorded event is the decision.
   recordLocations: { change: { at: ['change', ''], has: [] } },
   readme: 'connectors/generic/README.md',
+  options: ['callbackPath'],
 });

@@ -44,4 +44,5 @@ export default defineConnector({
   // The mapping reads the whole deployment_protection_rule webhook body; other events do not carry a deployment gate.
   recordLocations: { deployment: { at: [''], has: ['deployment', 'environment', 'deployment_callback_url'] } },
   readme: 'connectors/github/README.md',
+  options: ['jira', 'jiraProjects', 'reconcileLookbackMinutes'],
 });

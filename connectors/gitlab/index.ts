@@ -50,4 +50,5 @@ export default defineConnector({
     return { ok: true, detail: `token accepted by GitLab ${version}` };
   },
   readme: 'connectors/gitlab/README.md',
+  options: [],
 });

@@ -50,4 +50,5 @@ export default defineConnector({
     approval: { at: [''], has: ['issue', 'approval', 'approver'] },
   },
   readme: 'connectors/jira/README.md',
+  options: ['project', 'jql', 'changeProjects', 'changeIssueTypes', 'statuses', 'approvalsField', 'fields', 'timeZone', 'reconcileLookbackMinutes', 'readApprovals'],
 });

@@ -37,4 +37,5 @@ export default defineConnector({
     return { ok: true, detail: `REST API key accepted (${abilities.length} abilities)` };
   },
   readme: 'connectors/pagerduty/README.md',
+  options: [],
 });

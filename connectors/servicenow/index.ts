@@ -56,4 +56,5 @@ export default defineConnector({
     sysapproval_approver: { at: ['result', 'record', ''], has: ['sys_id'] },
   },
   readme: 'connectors/servicenow/README.md',
+  options: ['assignmentGroup', 'assignmentGroups', 'reconcileLookbackMinutes'],
 });

@@ -128,6 +128,15 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     if (!connectorById(rc.connector)) {
       problems.push(problem(['connections', i, 'connector'], `"${rc.connector}" is not a registered connector (known: ${registeredConnectors.map((x) => x.id).join(', ')})`));
     }
+    // A misspelt option (systemOfRecrd) would otherwise be ignored without a word.
+    const known = connectorById(rc.connector)?.options;
+    if (known && rc.options) {
+      for (const key of Object.keys(rc.options)) {
+        if (HUB_OPTIONS.includes(key) || known.includes(key)) continue;
+        const all = [...HUB_OPTIONS, ...known];
+        problems.push(problem(['connections', i, 'options', key], `is not an option of the ${rc.connector} connector (known: ${all.join(', ')})`));
+      }
+    }
     // A cron typo would otherwise surface only when the reconciler schedules it, or never.
     if (rc.reconcile && !validCron(rc.reconcile.cron)) {
       problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));
@@ -289,6 +298,9 @@ function resolveRef(
     return '';
   }
 }
+
+/** Options the hub itself reads on any connection (src/pipeline: connections, events, effects). */
+const HUB_OPTIONS: readonly string[] = ['systemOfRecord', 'changeDefaults', 'rollbackAction'];
 
 /** The fields each auth type needs (src/http-client/auth.ts; github-app: connectors/github). */
 const AUTH_FIELDS: Record<string, readonly string[]> = {

@@ -275,6 +275,9 @@ export interface ConnectorDefinition {
   health?: (ctx: ActionContext) => Promise<HealthResult>;
   /** Path of the connector's README, for docs. */
   readme?: string;
+  /** The names this connector reads from a connection's `options` (besides the hub's own: systemOfRecord,
+   * changeDefaults, rollbackAction). When given, any other name is refused by check and at start. */
+  options?: readonly string[];
   /** Record kinds this connector passes through mapping files (`ParseContext.normalize`, `ActionContext.render`);
    * each is mappings/<connector id>/<kind>.yaml unless the connection's `mappings` names another file. */
   mappingKinds?: string[];

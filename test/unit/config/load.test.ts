@@ -83,7 +83,7 @@ describe('defaults', () => {
   });
 
   test('the result is frozen all the way down', () => {
-    const { file } = configFile(snow('    options: { project: OPS }'));
+    const { file } = configFile(snow('    options: { assignmentGroup: ops }'));
     const c = loadConfig({ file, env: {} });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.server) && Object.isFrozen(c.connections[0]) && Object.isFrozen(c.connections[0]!.options));
     assert.throws(() => { (c.server as { port: number }).port = 1; }, TypeError);
@@ -192,6 +192,13 @@ describe('refused files name the file, the path inside it, the line and the reas
     // Azure DevOps PATs go with an empty username.
     const { file } = configFile(snow('    auth: { type: basic, username: "", password: "${env:P}" }'));
     assert.equal(loadConfig({ file, env: { P: 'x' } }).connections.length, 1);
+  });
+
+  test('a misspelt connection option is refused naming the connector\'s options', () => {
+    const err = refused(snow('    options:\n      systemOfRecrd: true\n      assignmentGroup: 8a4d'));
+    assert.equal(err.path, 'connections[0].options.systemOfRecrd');
+    assert.equal(err.line, 7);
+    assert.equal(err.reason, 'is not an option of the servicenow connector (known: systemOfRecord, changeDefaults, rollbackAction, assignmentGroup, assignmentGroups, reconcileLookbackMinutes)');
   });
 
   test('two connections with one id', () => {
