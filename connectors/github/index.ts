@@ -45,4 +45,10 @@ export default defineConnector({
   recordLocations: { deployment: { at: [''], has: ['deployment', 'environment', 'deployment_callback_url'] } },
   readme: 'connectors/github/README.md',
   options: ['jira', 'jiraProjects', 'reconcileLookbackMinutes'],
+  optionsProblems({ options }, connections) {
+    const jira = options.jira;
+    if (jira === undefined || connections.some((c) => c.id === jira && c.connector === 'jira')) return [];
+    const ids = connections.filter((c) => c.connector === 'jira').map((c) => c.id);
+    return [['jira', `names no jira connection in this file (${ids.length ? `jira connections: ${ids.join(', ')}` : 'there is none'}): Jira keys found in refs and pull requests would link to nothing`]];
+  },
 });

@@ -51,4 +51,10 @@ export default defineConnector({
   },
   readme: 'connectors/jira/README.md',
   options: ['project', 'jql', 'changeProjects', 'changeIssueTypes', 'statuses', 'approvalsField', 'fields', 'timeZone', 'reconcileLookbackMinutes', 'readApprovals'],
+  optionsProblems({ options, reconcile }) {
+    // Reconciliation searches Jira, and a search must be bounded.
+    return reconcile && typeof options.project !== 'string' && typeof options.jql !== 'string'
+      ? [['project', 'is required with a reconcile schedule (or options.jql): the search for updated issues must be bounded']]
+      : [];
+  },
 });

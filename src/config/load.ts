@@ -137,6 +137,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
         problems.push(problem(['connections', i, 'options', key], `is not an option of the ${rc.connector} connector (known: ${all.join(', ')})`));
       }
     }
+    const others = (c.connections ?? []).map((x) => ({ id: x.id, connector: x.connector }));
+    for (const [key, reason] of connectorById(rc.connector)?.optionsProblems?.({ options: rc.options ?? {}, reconcile: !!rc.reconcile }, others) ?? []) {
+      problems.push(problem(['connections', i, 'options', key], reason));
+    }
     // A cron typo would otherwise surface only when the reconciler schedules it, or never.
     if (rc.reconcile && !validCron(rc.reconcile.cron)) {
       problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));

@@ -278,6 +278,9 @@ export interface ConnectorDefinition {
   /** The names this connector reads from a connection's `options` (besides the hub's own: systemOfRecord,
    * changeDefaults, rollbackAction). When given, any other name is refused by check and at start. */
   options?: readonly string[];
+  /** Option values that cannot work with the rest of hub.yaml (a name of a connection that is not there,
+   * a reconcile schedule without what it needs): [option name, reason] each, refused by check and at start. */
+  optionsProblems?(settings: { options: Record<string, unknown>; reconcile: boolean }, connections: readonly { id: string; connector: string }[]): Array<[string, string]>;
   /** Record kinds this connector passes through mapping files (`ParseContext.normalize`, `ActionContext.render`);
    * each is mappings/<connector id>/<kind>.yaml unless the connection's `mappings` names another file. */
   mappingKinds?: string[];

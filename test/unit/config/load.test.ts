@@ -201,6 +201,18 @@ describe('refused files name the file, the path inside it, the line and the reas
     assert.equal(err.reason, 'is not an option of the servicenow connector (known: systemOfRecord, changeDefaults, rollbackAction, assignmentGroup, assignmentGroups, reconcileLookbackMinutes)');
   });
 
+  test('an option naming what is not in the file, or missing what a reconcile schedule needs, is refused', () => {
+    const gh = refused('connections:\n  - id: github\n    connector: github\n    options: { jira: jira-cloud }\n  - { id: jira, connector: jira }\n');
+    assert.equal(gh.path, 'connections[0].options.jira');
+    assert.equal(gh.line, 4);
+    assert.match(gh.reason, /names no jira connection in this file \(jira connections: jira\)/);
+    const jira = refused('connections:\n  - id: jira\n    connector: jira\n    reconcile: { cron: "*/10 * * * *" }\n    options: { changeProjects: [CHG] }\n');
+    assert.equal(jira.path, 'connections[0].options.project');
+    assert.match(jira.reason, /is required with a reconcile schedule \(or options\.jql\)/);
+    const { file } = configFile('connections:\n  - { id: github, connector: github, options: { jira: jira } }\n  - { id: jira, connector: jira, reconcile: { cron: "*/10 * * * *" }, options: { jql: "project = CHG" } }\n');
+    assert.equal(loadConfig({ file, env: {} }).connections.length, 2);
+  });
+
   test('two connections with one id', () => {
     const err = refused('connections:\n  - { id: jira, connector: jira }\n  - { id: jira, connector: jira }\n');
     assert.equal(err.path, 'connections[1].id');
@@ -314,7 +326,7 @@ describe('connections', () => {
   });
 
   test('a reconcile schedule that is not a cron expression is refused', () => {
-    const err = refused('connections:\n  - id: jira\n    connector: jira\n    reconcile:\n      cron: "every 5 minutes"\n');
+    const err = refused('connections:\n  - id: jira\n    connector: jira\n    reconcile:\n      cron: "every 5 minutes"\n    options: { project: CHG }\n');
     assert.equal(err.path, 'connections[0].reconcile.cron');
     assert.equal(err.line, 5);
     assert.match(err.reason, /not a cron expression/);
