@@ -10,7 +10,8 @@ export const connectionsUsage = `Usage:
       For each connection in hub.yaml (or only ID): signs in with the configured credentials and calls
       a cheap authenticated endpoint of the vendor (the connector's health check), through the same
       HTTP client the hub uses. One line per connection: OK, FAIL or SKIP (no health check declared,
-      or a webhook-only connection without baseUrl) with the detail. Exit codes: 0 every check passed, 1 any failed, 2 configuration error.`;
+      or a webhook-only connection without baseUrl) with the detail.
+      Exit codes: 0 every check passed, 1 any failed, 2 configuration error.`;
 
 export async function connectionsCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
