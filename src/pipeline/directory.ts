@@ -24,7 +24,7 @@ export async function loadDirectory(path: string): Promise<Directory> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new DirectoryFileError(`${path}: cannot read the directory file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new DirectoryFileError(`${path}: cannot read the directory file (${(err as NodeJS.ErrnoException).code ?? String(err)}); hub.yaml's directory names it (default: directory.yaml next to the policy)`);
   }
   return parseDirectory(text, path);
 }

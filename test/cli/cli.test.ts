@@ -256,7 +256,16 @@ describe('check', () => {
 test('check: a missing directory file is refused, as the hub would at start', async () => {
   const r = await run(['check'], { HUB_CONFIG: hubConfig('directory: ./no-such-directory.yaml\n') });
   assert.equal(r.code, 2);
-  assert.match(r.err, /no-such-directory\.yaml: cannot read the directory file \(ENOENT\)/);
+  assert.match(r.err, /no-such-directory\.yaml: cannot read the directory file \(ENOENT\); hub\.yaml's directory names it/);
+});
+
+test('check: a hub.yaml in a folder without policy and mappings says which settings name them', async () => {
+  const file = writeConfig('store: sqlite:./data/hub.db\n');
+  const r = await run(['check'], { HUB_CONFIG: file });
+  assert.equal(r.code, 2);
+  assert.match(r.err, /mappings: cannot read the mappings folder \(ENOENT\) \(mappingsDir in .*hub\.yaml, relative to its folder; default \.\/mappings\)/);
+  assert.match(r.err, /policy\.yaml: file not found \(policy in .*hub\.yaml, relative to its folder; default \.\/policy\.yaml\)/);
+  assert.doesNotMatch(r.err, /:0: /);
 });
 
 describe('policy', () => {

@@ -33,7 +33,10 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   const rel = (f: string) => (f.startsWith('/') ? relative(process.cwd(), f) || f : f);
 
   for (const p of validateRegistry(connectors)) problems.push(`connectors/index.ts: ${p}`);
-  for (const e of await checkMappings(cfg.mappingsDir)) problems.push(`${rel(e.file)}:${e.line}: ${e.reason}`);
+  for (const e of await checkMappings(cfg.mappingsDir)) {
+    // Line 0: the folder itself cannot be read; the setting to fix is hub.yaml's mappingsDir.
+    problems.push(e.line === 0 ? `${rel(e.file)}: ${e.reason} (mappingsDir in ${rel(cfg.file)}, relative to its folder; default ./mappings)` : `${rel(e.file)}:${e.line}: ${e.reason}`);
+  }
   const scanned = new Set(problems);
   for (const [i, c] of cfg.connections.entries()) {
     // loadConfig has refused a connection naming an unregistered connector, with its line.
@@ -59,7 +62,13 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
   }
   // Checked as the hub loads it: with its overlays, and against the directory so unknown groups and roles show.
   const policy = await loadPolicy(cfg.policy, { overlays: [...(cfg.policyOverlays ?? [])], ...(directory ? { directory } : {}) });
-  if (!policy.ok) problems.push(...formatPolicyErrors(policy.errors.map((e) => ({ ...e, file: rel(e.file) }))));
+  if (!policy.ok) {
+    for (const e of policy.errors) {
+      // The policy file itself cannot be read: the setting to fix is hub.yaml's policy.
+      if (e.path === '(file)' && e.file === cfg.policy) problems.push(`${rel(e.file)}: ${e.message} (policy in ${rel(cfg.file)}, relative to its folder; default ./policy.yaml)`);
+      else problems.push(...formatPolicyErrors([{ ...e, file: rel(e.file) }]));
+    }
+  }
 
   const unique = [...new Set(problems)];
   for (const p of unique) io.err(`${p}\n`);
