@@ -81,6 +81,14 @@ describe('API: changes, gates and decisions', () => {
     assert.match(r.json.detail, /sam.rivera@acme.example is not among the eligible approvers/);
   });
 
+  it('refuses a decision by a token whose actor names nobody in the directory, saying where the actor is set', async () => {
+    const created = await api(hub, ci, 'POST', '/api/v1/changes', change('Rotate pool credentials'));
+    const nameless = await hub.token(['approver'], 'approvals-bot');
+    const r = await api(hub, nameless, 'POST', `/api/v1/changes/${created.json.id}/decisions`, { outcome: 'approve' });
+    assert.equal(r.status, 422);
+    assert.match(r.json.detail, /approvals-bot is not in the directory .*\(approvals-bot is the actor of this API token: create the token with --actor /);
+  });
+
   it('lists every step of a change with actor and source tool, and the audit chain verifies', async () => {
     const created = await api(hub, ci, 'POST', '/api/v1/changes', change('Raise refund limit'));
     // ServiceNow's approval engine asks Priya on the record the hub opened, so her decision in the hub

@@ -91,7 +91,11 @@ export function decisionRoutes(deps: PipelineRouteDeps): FastifyPluginAsync {
       }, { correlation: request.id });
       if (!outcome.ok) {
         if (outcome.code === 'change-not-found') throw apiError('change-not-found', outcome.reason);
-        throw apiError('unprocessable', `the decision was not accepted: ${outcome.reason}`, { extra: { reason: outcome.code } });
+        // The actor comes from the token, not the request: say where it is set when it names nobody.
+        const hint = / is not in the directory /.test(outcome.reason)
+          ? ` (${principal.actor} is the actor of this API token: create the token with --actor <the person's id in the directory>)`
+          : '';
+        throw apiError('unprocessable', `the decision was not accepted: ${outcome.reason}${hint}`, { extra: { reason: outcome.code } });
       }
       const change = await loadChangeView(deps.store, record.id);
       // The decision as the engine recorded it (it fills in delegation and expiry).
