@@ -11,8 +11,9 @@ import { config, configOption, EXIT, parse, type Io } from '../io.ts';
 
 export const checkUsage = `Usage:
   approval-hub check [--config FILE]
-      Validates hub.yaml (shape, secrets resolvable), that each connection's connector exists, every
-      mapping under mappingsDir and the ones each connection uses, the policy and the directory file.
+      Validates hub.yaml (shape, secrets resolvable, each connection's connector, the auth fields its
+      type needs, its option names), every mapping under mappingsDir and the ones each connection uses,
+      the policy and the directory file.
       Prints file:line: reason for each problem. Exit codes: 0 all valid, 2 something is refused.`;
 
 export async function checkCommand(args: string[], io: Io): Promise<number> {
