@@ -60,6 +60,10 @@ async function tokenExchange<T>(connection: ConnectionSettings, run: () => Promi
     return await run();
   } catch (err) {
     const e = err as OctokitRequestError;
+    // Signing the App JWT failed before any request: the key itself is the problem, not GitHub.
+    if (err instanceof Error && typeof e.status !== 'number' && /keyData|private key|PEM|asn1|DECODER/i.test(err.message)) {
+      throw new Error(`connection "${connection.id}": auth.privateKey is not a usable RSA private key (${err.message}): give the App's .pem file as GitHub generated it ("-----BEGIN RSA PRIVATE KEY-----" …), e.g. "\${file:/run/secrets/github-app.pem}"`);
+    }
     if (!(err instanceof Error) || typeof e.status !== 'number') throw err;
     const method = e.request?.method ?? 'POST';
     const path = e.request?.url ? new URL(e.request.url).pathname : 'the token endpoint';

@@ -72,6 +72,12 @@ describe('github webhook verification', () => {
 });
 
 describe('github app authentication', () => {
+  it('a privateKey that is not an RSA key is named as the setting to fix, not only "Invalid keyData"', async () => {
+    const bad = connectionFor('github', { baseUrl: GH, auth: { ...appAuth, privateKey: 'not a pem' }, webhook: { secret: 'gh-secret' } });
+    const auth = github.auth!(bad, globalThis.fetch);
+    await assert.rejects(auth.headers(), /connection "github-test": auth\.privateKey is not a usable RSA private key \(.+\): give the App's \.pem file/);
+  });
+
   it('exchanges the App JWT for an installation token once and reuses it until near expiry', async () => {
     const exchanges = { n: 0 };
     server.use(tokenExchange(exchanges));
