@@ -73,7 +73,9 @@ async function tokenExchange<T>(connection: ConnectionSettings, run: () => Promi
       throw new HttpError(`${who}: ${method} ${path} got no response (${cause})`, 0, null);
     }
     const wait = rateLimitWaitMs(e.status, e.response.headers ?? {}, e.message, Date.now());
-    throw new HttpError(`${who}: ${method} ${path} answered ${e.status}: ${e.message}`, e.status, e.response.data ?? null, wait);
+    // The key was accepted (no 401) but there is no such installation of this App.
+    const hint = e.status === 404 && /\/app\/installations\//.test(path) ? ': check auth.installationId (the number at the end of the installation\'s settings URL) and that the App is installed there' : '';
+    throw new HttpError(`${who}: ${method} ${path} answered ${e.status}: ${e.message}${hint}`, e.status, e.response.data ?? null, wait);
   }
 }
 

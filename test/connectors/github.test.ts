@@ -72,6 +72,12 @@ describe('github webhook verification', () => {
 });
 
 describe('github app authentication', () => {
+  it('a token exchange answered 404 points at installationId', async () => {
+    server.use(http.post(`${GH}/app/installations/2311213/access_tokens`, () => HttpResponse.json({ message: 'Not Found', documentation_url: 'https://docs.github.com/rest' }, { status: 404 })));
+    const auth = github.auth!(conn, globalThis.fetch);
+    await assert.rejects(auth.headers(), (e: unknown) => e instanceof HttpError && e.status === 404 && /answered 404: Not Found.*: check auth\.installationId/.test(e.message));
+  });
+
   it('a privateKey that is not an RSA key is named as the setting to fix, not only "Invalid keyData"', async () => {
     const bad = connectionFor('github', { baseUrl: GH, auth: { ...appAuth, privateKey: 'not a pem' }, webhook: { secret: 'gh-secret' } });
     const auth = github.auth!(bad, globalThis.fetch);
