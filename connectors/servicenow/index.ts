@@ -19,7 +19,11 @@ export default defineConnector({
     verify: verifyServiceNow,
     // Set by business-rule.js: "<table>:<sys_id>:<sys_mod_count>", the same on a resend of one update.
     dedupeKey: (d: InboundDelivery) => d.headers['x-approval-hub-delivery'] ?? null,
-    eventName: (d: InboundDelivery) => d.headers['x-approval-hub-event'] ?? null,
+    // The rule sends the event in the body too: a customised REST message without the header still names it.
+    eventName: (d: InboundDelivery, body?: unknown) => {
+      const fromBody = (body as { event?: unknown } | null | undefined)?.event;
+      return d.headers['x-approval-hub-event'] ?? (typeof fromBody === 'string' ? fromBody.slice(0, 100) : null);
+    },
     secretHeaders: ['x-hub-signature-256', 'authorization'],
     // An HMAC secret, or Basic credentials for a REST message that cannot sign.
     settingsProblem: (keys: string[]) =>

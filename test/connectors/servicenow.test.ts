@@ -43,6 +43,13 @@ describe('servicenow webhook verification', () => {
       reason: 'x-hub-signature-256 does not match the body',
     });
   });
+  it('names the event from the X-Approval-Hub-Event header, else from the body', () => {
+    const spec = servicenow.webhook!;
+    assert.equal(spec.eventName(delivery(body, { 'x-approval-hub-event': 'decision.recorded' }), JSON.parse(body)), 'decision.recorded');
+    assert.equal(spec.eventName(delivery(body, {}), JSON.parse(body)), 'record.updated');
+    assert.equal(spec.eventName(delivery('[]', {}), []), null);
+    assert.equal(spec.eventName(delivery('null', {}), null), null);
+  });
   it('refuses a delivery without the signature header', () => {
     assert.deepEqual(servicenow.webhook!.verify(delivery(body, {}), conn), { ok: false, reason: 'missing x-hub-signature-256 header' });
   });
