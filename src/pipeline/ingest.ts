@@ -516,9 +516,10 @@ const unparsable = Symbol('unparsable');
 /** What to change when a delivery is signed, but not with what the connection holds: the sender or the
  * hub has the wrong secret (the common case on setup and mid-rotation), or a proxy changed the body. */
 function signatureHint(connectionId: string, reason: string): string {
-  if (/does not match the body$|does not match the configured secret$/.test(reason)) {
-    return `: the sender's secret is neither connection "${connectionId}"'s webhook.secret nor one of its webhook.secrets (or something on the way changed the body)`;
-  }
+  const secrets = `connection "${connectionId}"'s webhook.secret nor one of its webhook.secrets`;
+  if (/does not match the body$/.test(reason)) return `: the sender's secret is neither ${secrets} (or something on the way changed the body)`;
+  // A token sent as it is (GitLab, an Azure DevOps header): no signature, so only the value can differ.
+  if (/does not match the configured secret$/.test(reason)) return `: the sender's value is neither ${secrets}`;
   if (reason === 'basic credentials do not match') {
     return `: not connection "${connectionId}"'s webhook.username and webhook.password`;
   }
