@@ -310,6 +310,9 @@ describe('mappings and replay', () => {
     const listed = await run(['replay', '--list'], env);
     assert.equal(listed.code, 0, listed.err);
     assert.match(listed.out, /outbound .*ServiceNow answered 400/);
+    const mistyped = await run(['replay', 'job-snow-1x'], env);
+    assert.equal(mistyped.code, 1);
+    assert.match(mistyped.err, /not dead letters \(nothing to replay\): job-snow-1x; `approval-hub replay --list` shows the ids/);
     const replayed = await run(['replay'], env);
     assert.equal(replayed.code, 0, replayed.err);
     assert.match(replayed.out, /re-queued 1 dead letter$/m);

@@ -23,10 +23,12 @@ export async function replayCommand(args: string[], io: Io): Promise<number> {
       for (const d of dead) io.out(`${d.id}  ${d.kind}  attempts=${d.attempts}  failed=${d.failedAt}  ${d.error}\n`);
       return EXIT.ok;
     }
+    const dead = positionals.length > 0 ? new Set((await queue.deadLetters()).map((d) => d.id)) : null;
     const n = await queue.replay(positionals.length > 0 ? positionals : undefined);
     io.out(`re-queued ${n} dead letter${n === 1 ? '' : 's'}\n`);
-    if (positionals.length > 0 && n < positionals.length) {
-      io.err(`${positionals.length - n} of the given ids are not dead letters\n`);
+    const unknown = dead ? positionals.filter((id) => !dead.has(id)) : [];
+    if (unknown.length > 0) {
+      io.err(`not dead letters (nothing to replay): ${unknown.join(', ')}; \`approval-hub replay --list\` shows the ids\n`);
       return EXIT.findings;
     }
     return EXIT.ok;
