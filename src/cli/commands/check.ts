@@ -1,7 +1,7 @@
 // `approval-hub check`: everything the hub would refuse at start, found before a deploy — the config,
 // the connector each connection names, every mapping file, and the policy — printed as
 // `file:line: reason`, exit 2 if anything is wrong.
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { connectorById, connectors, validateRegistry } from '../../../connectors/index.ts';
 import { ConfigError, formatProblem } from '../../config/load.ts';
 import { checkMappings, loadConnectionMappings } from '../../mapping/load.ts';
@@ -31,7 +31,13 @@ export async function checkCommand(args: string[], io: Io): Promise<number> {
     return EXIT.usage;
   }
   const problems: string[] = [];
-  const rel = (f: string) => (f.startsWith('/') ? relative(process.cwd(), f) || f : f);
+  // Relative to where check runs when the file is below it; a file elsewhere keeps its absolute path
+  // (as hub.yaml's own problems print), not a ../../ walk.
+  const rel = (f: string) => {
+    const abs = resolve(f);
+    const r = relative(process.cwd(), abs);
+    return r && !r.startsWith('..') ? r : abs;
+  };
 
   for (const p of validateRegistry(connectors)) problems.push(`connectors/index.ts: ${p}`);
   for (const e of await checkMappings(cfg.mappingsDir)) {
