@@ -317,7 +317,7 @@ const AUTH_FIELDS: Record<string, readonly string[]> = {
 
 function authProblems(auth: Record<string, unknown>, connector: string): Array<[Segment[], string]> {
   const type = String(auth.type);
-  const needs = AUTH_FIELDS[type];
+  const needs = Object.hasOwn(AUTH_FIELDS, type) ? AUTH_FIELDS[type] : undefined;
   if (!needs) return [[['type'], `"${type}" is not an auth type (use ${Object.keys(AUTH_FIELDS).join(', ')})`]];
   if (type === 'github-app' && connector !== 'github') return [[['type'], `"github-app" is only for a github connection; use ${Object.keys(AUTH_FIELDS).filter((t) => t !== 'github-app').join(', ')}`]];
   return needs.filter((f) => auth[f] === undefined || auth[f] === null || auth[f] === '')

@@ -180,6 +180,7 @@ describe('refused files name the file, the path inside it, the line and the reas
     assert.equal(typo.path, 'connections[0].auth.type');
     assert.equal(typo.line, 7);
     assert.match(typo.reason, /"bsic" is not an auth type \(use basic, bearer, header, oauth, github-app\)/);
+    assert.match(refused(snow('    auth: { type: constructor }')).reason, /"constructor" is not an auth type/);
     const oauth = refused(snow('    auth: { type: oauth, username: hub, password: "${env:P}" }'), { P: 'x' });
     assert.deepEqual(oauth.problems.map((p) => [p.path, p.line, p.reason]), [
       ['connections[0].auth.clientId', 6, 'is required for auth type "oauth"'],
