@@ -50,7 +50,8 @@ export function planEffects(ctx: PipelineContext, change: Change, effects: Effec
     const out: { conn: ConnectionRuntime; link: LinkRecord }[] = [];
     for (const link of links) {
       const conn = ctx.connections.get(link.connectionId);
-      if (conn?.actions.has(intent)) out.push({ conn, link });
+      const action = conn?.actions.get(intent);
+      if (conn && action && (!action.linkKinds || action.linkKinds.includes(link.kind))) out.push({ conn, link });
     }
     return out;
   };
@@ -124,7 +125,8 @@ export function planEffects(ctx: PipelineContext, change: Change, effects: Effec
         for (const link of links) {
           const conn = ctx.connections.get(link.connectionId);
           const intent = typeof conn?.settings.options.rollbackAction === 'string' ? conn.settings.options.rollbackAction : 'rollback';
-          if (conn?.actions.has(intent)) outbound.push({ conn, intent, link, stepId: null, discriminator: hash(effect.reason), params: { reason: effect.reason } });
+          const action = conn?.actions.get(intent);
+          if (conn && action && (!action.linkKinds || action.linkKinds.includes(link.kind))) outbound.push({ conn, intent, link, stepId: null, discriminator: hash(effect.reason), params: { reason: effect.reason } });
         }
         break;
     }

@@ -231,6 +231,9 @@ export type ActionResult =
 export interface ActionDefinition {
   intent: string;
   description: string;
+  /** The kinds of linked record it acts on (a GitHub gate is answered on its deployment-gate link, not on
+   * the change's repository or commit links): the pipeline plans it only for those. Absent: any. */
+  linkKinds?: string[];
   run(input: ActionInput, ctx: ActionContext): Promise<ActionResult>;
 }
 

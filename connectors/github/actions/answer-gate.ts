@@ -9,6 +9,7 @@ import { installationHeaders } from '../auth.ts';
 
 export const answerGate: ActionDefinition = {
   intent: 'answer-gate',
+  linkKinds: ['deployment-gate'],
   description: 'Approve or reject the waiting GitHub deployment (params.outcome approved|rejected, params.reason)',
   async run(input, ctx): Promise<ActionResult> {
     if (input.link?.kind !== 'deployment-gate') throw new PermanentError('answer-gate needs a linked GitHub deployment gate');

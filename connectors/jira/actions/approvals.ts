@@ -8,6 +8,7 @@ import { approvalDecisions, issueLink } from '../parse.ts';
 
 export const recordDecision: ActionDefinition = {
   intent: 'record-decision',
+  linkKinds: ['issue'],
   description: "Answer the linked request's pending JSM approval (params.outcome, params.rationale, params.approvalId); only as its assigned approver",
   async run(input, ctx): Promise<ActionResult> {
     if (input.link?.kind !== 'issue') throw new PermanentError('record-decision needs a linked Jira issue');
@@ -91,6 +92,7 @@ async function ownAnswer(ctx: ActionContext, approval: ApprovalDTO): Promise<str
 
 export const readApprovals: ActionDefinition = {
   intent: 'read-approvals',
+  linkKinds: ['issue'],
   description: "Read the linked request's JSM approvals as canonical decisions (for reconciliation)",
   async run(input, ctx) {
     if (input.link?.kind !== 'issue') throw new PermanentError('read-approvals needs a linked Jira issue');

@@ -15,6 +15,7 @@ interface CommentPage {
 
 export const comment: ActionDefinition = {
   intent: 'comment',
+  linkKinds: ['issue'],
   description: 'Comment (params.message) on the linked Jira issue',
   async run(input, ctx) {
     if (input.link?.kind !== 'issue') throw new PermanentError('comment needs a linked Jira issue');

@@ -11,6 +11,7 @@ interface Transitions {
 
 export const transition: ActionDefinition = {
   intent: 'transition',
+  linkKinds: ['issue'],
   description: 'Transition the linked issue to the status configured for params.state (or params.status)',
   async run(input, ctx): Promise<ActionResult> {
     if (input.link?.kind !== 'issue') throw new PermanentError('transition needs a linked Jira issue');

@@ -6,6 +6,7 @@ import { findOne, patchRecord, queryValue } from '../table-api.ts';
 
 export const comment: ActionDefinition = {
   intent: 'comment',
+  linkKinds: ['change_request'],
   description: 'Add a work note (params.message) to the linked change_request',
   async run(input, ctx) {
     if (input.link?.kind !== 'change_request') throw new PermanentError('comment needs a linked ServiceNow change_request');

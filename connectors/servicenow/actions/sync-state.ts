@@ -6,6 +6,7 @@ import { getRecord, patchRecord } from '../table-api.ts';
 
 export const syncState: ActionDefinition = {
   intent: 'sync-state',
+  linkKinds: ['change_request'],
   description: 'Set the linked change_request state to the canonical params.state',
   async run(input, ctx): Promise<ActionResult> {
     if (input.link?.kind !== 'change_request') throw new PermanentError('sync-state needs a linked ServiceNow change_request');
