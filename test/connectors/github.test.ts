@@ -508,12 +508,17 @@ describe('github validate-package', () => {
     assert.deepEqual([...seen], ['token ghs_other_installation']);
   });
 
+  /** The token exchange and a package with no reviews, check runs or statuses: the code-scanning read is the test's. */
+  const packageWithoutReviewsOrChecks = () => [
+    tokenExchange({ n: 0 }),
+    http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
+    http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
+    http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () => HttpResponse.json({ state: 'pending', statuses: [] })),
+  ];
+
   it('reports code scanning as unavailable when the repository has none (404)', async () => {
     server.use(
-      tokenExchange({ n: 0 }),
-      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
-      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
-      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () => HttpResponse.json({ state: 'pending', statuses: [] })),
+      ...packageWithoutReviewsOrChecks(),
       http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, () =>
         HttpResponse.json({ message: 'no analysis found', documentation_url: 'https://docs.github.com/rest/code-scanning', status: '404' }, { status: 404 }),
       ),
@@ -527,10 +532,7 @@ describe('github validate-package', () => {
   // "come back later", not "the App lacks Code scanning alerts: read", so no alerts must not be reported.
   it('comes back later when the code-scanning read is rate limited (403), instead of reporting it unavailable', async () => {
     server.use(
-      tokenExchange({ n: 0 }),
-      http.get(`${GH}/repos/Codertocat/Hello-World/pulls/2/reviews`, () => HttpResponse.json([])),
-      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/check-runs`, () => HttpResponse.json({ total_count: 0, check_runs: [] })),
-      http.get(`${GH}/repos/Codertocat/Hello-World/commits/${gate.data.sha}/status`, () => HttpResponse.json({ state: 'pending', statuses: [] })),
+      ...packageWithoutReviewsOrChecks(),
       http.get(`${GH}/repos/Codertocat/Hello-World/code-scanning/alerts`, () =>
         HttpResponse.json(
           { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' },
