@@ -42,6 +42,12 @@ interface Planned {
   params: JsonObject;
 }
 
+/** Whether the connection has the action and it acts on this kind of linked record. */
+function actsOn(conn: ConnectionRuntime, intent: string, link: LinkRecord): boolean {
+  const kinds = conn.actions.get(intent)?.linkKinds;
+  return conn.actions.has(intent) && (!kinds || kinds.includes(link.kind));
+}
+
 /** Where each effect goes. Pure over the links and connections, so it is easy to read and test. */
 export function planEffects(ctx: PipelineContext, change: Change, effects: Effect[], links: LinkRecord[]): { outbound: Planned[]; timers: TimerPayload[] } {
   const outbound: Planned[] = [];
@@ -50,8 +56,7 @@ export function planEffects(ctx: PipelineContext, change: Change, effects: Effec
     const out: { conn: ConnectionRuntime; link: LinkRecord }[] = [];
     for (const link of links) {
       const conn = ctx.connections.get(link.connectionId);
-      const action = conn?.actions.get(intent);
-      if (conn && action && (!action.linkKinds || action.linkKinds.includes(link.kind))) out.push({ conn, link });
+      if (conn && actsOn(conn, intent, link)) out.push({ conn, link });
     }
     return out;
   };
@@ -125,8 +130,7 @@ export function planEffects(ctx: PipelineContext, change: Change, effects: Effec
         for (const link of links) {
           const conn = ctx.connections.get(link.connectionId);
           const intent = typeof conn?.settings.options.rollbackAction === 'string' ? conn.settings.options.rollbackAction : 'rollback';
-          const action = conn?.actions.get(intent);
-          if (conn && action && (!action.linkKinds || action.linkKinds.includes(link.kind))) outbound.push({ conn, intent, link, stepId: null, discriminator: hash(effect.reason), params: { reason: effect.reason } });
+          if (conn && actsOn(conn, intent, link)) outbound.push({ conn, intent, link, stepId: null, discriminator: hash(effect.reason), params: { reason: effect.reason } });
         }
         break;
     }

@@ -511,8 +511,6 @@ export function createIngest(deps: IngestDeps): Ingest {
 
 const unparsable = Symbol('unparsable');
 
-/** Why a body is refused, with the fix when the sender's settings are the cause: GitHub repository
- * webhooks, for one, default to a form-encoded body (payload=…). */
 /** What to change when a delivery is signed, but not with what the connection holds: the sender or the
  * hub has the wrong secret (the common case on setup and mid-rotation), or a proxy changed the body. */
 function signatureHint(connectionId: string, reason: string): string {
@@ -526,6 +524,8 @@ function signatureHint(connectionId: string, reason: string): string {
   return '';
 }
 
+/** Why a body is refused, with the fix when the sender's settings are the cause: GitHub repository
+ * webhooks, for one, default to a form-encoded body (payload=…). */
 function unparsableDetail(contentType: string | undefined): string {
   if (contentType?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     return 'the body is form-encoded, not JSON: set the webhook\'s content type to application/json in the sending tool';
