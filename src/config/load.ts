@@ -7,6 +7,7 @@ import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:
 import { fileURLToPath } from 'node:url';
 import { validate as validCron } from 'node-cron';
 import { connectorById, connectors as registeredConnectors } from '../../connectors/index.ts';
+import { authTypeFields } from '../http-client/auth.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ConnectionSettings, Json, Secret } from '../sdk/index.ts';
 import type { HubConfig } from './types.ts';
@@ -125,20 +126,20 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     if (first !== undefined) problems.push(problem(['connections', i, 'id'], `duplicate connection id "${rc.id}" (also connections[${first}])`));
     else seen.set(rc.id, i);
     // Refused here, with the line, so a typo stops the hub before it opens (or creates) its store.
-    if (!connectorById(rc.connector)) {
+    const connector = connectorById(rc.connector);
+    if (!connector) {
       problems.push(problem(['connections', i, 'connector'], `"${rc.connector}" is not a registered connector (known: ${registeredConnectors.map((x) => x.id).join(', ')})`));
     }
     // A misspelt option (systemOfRecrd) would otherwise be ignored without a word.
-    const known = connectorById(rc.connector)?.options;
+    const known = connector?.options;
     if (known && rc.options) {
+      const all = [...HUB_OPTIONS, ...known];
       for (const key of Object.keys(rc.options)) {
-        if (HUB_OPTIONS.includes(key) || known.includes(key)) continue;
-        const all = [...HUB_OPTIONS, ...known];
-        problems.push(problem(['connections', i, 'options', key], `is not an option of the ${rc.connector} connector (known: ${all.join(', ')})`));
+        if (!all.includes(key)) problems.push(problem(['connections', i, 'options', key], `is not an option of the ${rc.connector} connector (known: ${all.join(', ')})`));
       }
     }
     const others = (c.connections ?? []).map((x) => ({ id: x.id, connector: x.connector }));
-    for (const [key, reason] of connectorById(rc.connector)?.optionsProblems?.({ options: rc.options ?? {}, reconcile: !!rc.reconcile }, others) ?? []) {
+    for (const [key, reason] of connector?.optionsProblems?.({ options: rc.options ?? {}, reconcile: !!rc.reconcile }, others) ?? []) {
       problems.push(problem(['connections', i, 'options', key], reason));
     }
     // A cron typo would otherwise surface only when the reconciler schedules it, or never.
@@ -146,7 +147,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
       problems.push(problem(['connections', i, 'reconcile', 'cron'], `"${rc.reconcile.cron}" is not a cron expression (e.g. "*/5 * * * *": minute hour day month weekday)`));
     }
     // Only a webhook block that is there is checked: a connection without one receives no webhooks.
-    const webhookProblem = rc.webhook ? connectorById(rc.connector)?.webhook?.settingsProblem?.(Object.keys(rc.webhook)) : null;
+    const webhookProblem = rc.webhook ? connector?.webhook?.settingsProblem?.(Object.keys(rc.webhook)) : null;
     if (webhookProblem) problems.push(problem(['connections', i, 'webhook'], webhookProblem));
     // The HTTP client reads auth only at the first outbound call: a typo there must stop check and start.
     if (rc.auth) {
@@ -306,20 +307,11 @@ function resolveRef(
 /** Options the hub itself reads on any connection (src/pipeline: connections, events, effects). */
 const HUB_OPTIONS: readonly string[] = ['systemOfRecord', 'changeDefaults', 'rollbackAction'];
 
-/** The fields each auth type needs (src/http-client/auth.ts; github-app: connectors/github). */
-const AUTH_FIELDS: Record<string, readonly string[]> = {
-  basic: ['password'],
-  bearer: ['token'],
-  header: ['header', 'value'],
-  oauth: ['clientId', 'clientSecret'],
-  'github-app': ['appId', 'privateKey', 'installationId'],
-};
-
 function authProblems(auth: Record<string, unknown>, connector: string): Array<[Segment[], string]> {
   const type = String(auth.type);
-  const needs = Object.hasOwn(AUTH_FIELDS, type) ? AUTH_FIELDS[type] : undefined;
-  if (!needs) return [[['type'], `"${type}" is not an auth type (use ${Object.keys(AUTH_FIELDS).join(', ')})`]];
-  if (type === 'github-app' && connector !== 'github') return [[['type'], `"github-app" is only for a github connection; use ${Object.keys(AUTH_FIELDS).filter((t) => t !== 'github-app').join(', ')}`]];
+  const needs = Object.hasOwn(authTypeFields, type) ? authTypeFields[type] : undefined;
+  if (!needs) return [[['type'], `"${type}" is not an auth type (use ${Object.keys(authTypeFields).join(', ')})`]];
+  if (type === 'github-app' && connector !== 'github') return [[['type'], `"github-app" is only for a github connection; use ${Object.keys(authTypeFields).filter((t) => t !== 'github-app').join(', ')}`]];
   return needs.filter((f) => auth[f] === undefined || auth[f] === null || auth[f] === '')
     .map((f): [Segment[], string] => [[f], `is required for auth type "${type}"`]);
 }

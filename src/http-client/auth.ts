@@ -9,6 +9,16 @@ export class AuthConfigError extends Error {
 
 type AuthValue = string | Secret | number | boolean;
 
+/** The auth types and the fields each needs (basic's username may be empty: Azure DevOps PATs). Read
+ * here at the first call, and by the config loader so a missing field stops check and start instead. */
+export const authTypeFields: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  basic: ['password'],
+  bearer: ['token'],
+  header: ['header', 'value'],
+  oauth: ['clientId', 'clientSecret'],
+  'github-app': ['appId', 'privateKey', 'installationId'], // read by connectors/github, not here
+});
+
 function isSecret(v: unknown): v is Secret {
   return typeof v === 'object' && v !== null && typeof (v as Secret).reveal === 'function';
 }
@@ -75,7 +85,7 @@ export function createAuth(deps: AuthDeps): AuthHeaders {
       );
     default:
       throw new AuthConfigError(
-        `connection "${connection.id}": auth.type "${type}" is not one of basic, bearer, header, oauth, github-app`,
+        `connection "${connection.id}": auth.type "${type}" is not one of ${Object.keys(authTypeFields).join(', ')}`,
       );
   }
 }
